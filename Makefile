@@ -1,0 +1,31 @@
+# The two commands: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv openapi screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hitmachine demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+openapi: $(STAMP)
+	$(BIN)/python -m hitmachine.openapi_export > openapi/openapi.json
+
+# The web pages' screenshots in docs/screenshots (Chromium; npm ci --prefix tests/web).
+screenshots: $(STAMP)
+	HITMACHINE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web/test_browser.py -k axe
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis

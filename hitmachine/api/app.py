@@ -1,0 +1,66 @@
+"""The application factory: ``create_app(settings)`` builds the whole HTTP service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from hitmachine import __version__, web
+from hitmachine.api import problems
+from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
+from hitmachine.api.schemas import HouseholdQueryIn
+from hitmachine.config import Settings
+from hitmachine.services.context import Context
+
+DESCRIPTION = """\
+Hit/no-hit service of the Veiligheidshuis. Partner agencies publish keyed-hash
+pseudonyms of the people they know; the coordinator and partners ask whether the members
+of a household are known, and at which agencies. Nothing else about a hit is ever given,
+and every action is audited before its answer leaves.
+"""
+
+
+def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built at startup, not import: each uvicorn worker gets its own pool and writer,
+        # and the OpenAPI document can be produced without keys or a database.
+        owned = ctx is None
+        app.state.ctx = ctx or Context.from_settings(settings)
+        yield
+        if app.state.ctx.hot is not None:
+            await app.state.ctx.hot.aclose()  # this loop's async connections die with it
+        if owned:
+            app.state.ctx.close()
+
+    app = FastAPI(title="Hitmachine", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    if ctx is not None:
+        app.state.ctx = ctx
+    problems.install(app)
+    for module in (health, catalogue, queries, publish, audit, admin):
+        app.include_router(module.router)
+    web.install(app)  # the pages for people (hitmachine/web); not in the OpenAPI document
+    if settings.bench_endpoint:
+        _add_bench_endpoint(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries an id
+    return app
+
+
+def _add_bench_endpoint(app: FastAPI) -> None:
+    """The ceiling of the stack for ``benchmarks/query.py``: same server, same body parsing,
+    nothing else. Off unless HITMACHINE_BENCH_ENDPOINT=1; never in the OpenAPI document."""
+
+    @app.post("/bench/parse", include_in_schema=False)
+    async def parse_only(body: HouseholdQueryIn, request: Request) -> Response:
+        return Response(b'{"ok":true}', media_type="application/json")
+
+
+__all__ = ["create_app"]

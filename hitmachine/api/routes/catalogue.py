@@ -1,0 +1,25 @@
+"""What may be asked: the configured agencies and purposes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from hitmachine.api.auth import CtxDep, require
+from hitmachine.api.schemas import AgencyOut, PurposeOut
+from hitmachine.domain.principal import Permission, Principal
+
+router = APIRouter(prefix="/v1", tags=["catalogue"])
+Reader = Annotated[Principal, Depends(require(Permission.READ_CATALOGUE))]
+
+
+@router.get("/agencies", response_model=list[AgencyOut])
+def list_agencies(ctx: CtxDep, _: Reader) -> list[AgencyOut]:
+    return [AgencyOut(code=a.code, name=a.name, contact=a.contact) for a in ctx.agencies.values()]
+
+
+@router.get("/purposes", response_model=list[PurposeOut])
+def list_purposes(ctx: CtxDep, _: Reader) -> list[PurposeOut]:
+    return [PurposeOut(code=p.code, description=p.description, legal_basis=p.legal_basis)
+            for p in ctx.purposes.values()]

@@ -1,0 +1,30 @@
+"""Liveness and readiness, for load balancers and orchestrators. No authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from hitmachine.api.auth import CtxDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(ctx: CtxDep) -> JSONResponse:
+    """The database answers and the keys are loaded: the service can answer queries."""
+    try:
+        with ctx.db.read() as conn:
+            conn.execute(text("SELECT 1"))
+        ctx.pseudonymiser.active_versions  # noqa: B018 - raises if the keyring is unusable
+    except Exception as exc:  # report, never crash the probe
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
+                            status_code=503)
+    return JSONResponse({"status": "ready"})

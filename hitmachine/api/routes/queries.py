@@ -1,0 +1,58 @@
+"""The household query: known or not known, and at which agencies."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from hitmachine.api.auth import require
+from hitmachine.api.problems import request_id
+from hitmachine.api.schemas import HouseholdAnswerOut, HouseholdQueryIn, Problem
+from hitmachine.domain.errors import InvalidInput
+from hitmachine.domain.principal import Permission, Principal
+from hitmachine.services import query as query_service
+from hitmachine.services.context import Context
+
+router = APIRouter(prefix="/v1/queries", tags=["queries"])
+Querier = Annotated[Principal, Depends(require(Permission.QUERY, "query.household"))]
+PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}}
+            for s in (401, 403, 413, 422, 503)}
+
+
+@router.post("/household", response_model=HouseholdAnswerOut, responses=PROBLEMS)
+async def query_household(body: HouseholdQueryIn, request: Request,
+                          principal: Querier) -> Response:
+    """Ask whether the members of a household are known, and at which agencies.
+
+    The answer is minimal by design: per member known / not known and the agencies (with
+    their contact desk and the basis of the match); for the household the union. No dates,
+    reasons or record counts. The audit record is committed before this answer is sent.
+    """
+    ctx: Context = request.app.state.ctx
+    if len(body.members) > ctx.settings.max_members:
+        raise InvalidInput("members", f"at most {ctx.settings.max_members} members per query")
+    query = query_service.HouseholdQuery(
+        purpose=body.purpose, case_reference=body.case_reference,
+        members=[query_service.MemberInput(m.bsn, m.given_names, m.prefix, m.surname,
+                                           m.date_of_birth) for m in body.members],
+        reference_date=body.reference_date)
+    # Runs on the event loop: the look-up is one indexed read; the audit commit is awaited.
+    answer = await query_service.household_async(ctx, principal, query, request_id(request))
+    return Response(json.dumps(answer_document(answer), separators=(",", ":")).encode(),
+                    media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+def answer_document(answer: query_service.HouseholdAnswer) -> dict[str, Any]:
+    """The wire form of an answer (the shape of ``HouseholdAnswerOut``), built directly: the
+    answer is ours, so re-validating it through the response model only costs time."""
+    return {
+        "query_id": answer.query_id,
+        "members": [{"known": m.known,
+                     "agencies": [{"code": a.code, "name": a.name, "contact": a.contact,
+                                   "basis": a.basis} for a in m.agencies]}
+                    for m in answer.members],
+        "household": {"agencies": list(answer.agencies), "agency_count": answer.agency_count,
+                      "multi_agency": answer.multi_agency},
+    }

@@ -1,0 +1,186 @@
+"""Wire models of the v1 API. Unknown fields are refused everywhere (``extra="forbid"``):
+a field a client thinks it sent but the server ignored would be a silent error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HEX32 = r"^[0-9a-f]{64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+
+class MemberIn(Strict):
+    bsn: str | None = Field(default=None, max_length=32, description="8 or 9 digits; 11-test")
+    given_names: str | None = Field(default=None, max_length=200)
+    prefix: str | None = Field(default=None, max_length=50, description="tussenvoegsel")
+    surname: str | None = Field(default=None, max_length=200)
+    date_of_birth: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
+
+
+class HouseholdQueryIn(Strict):
+    purpose: str = Field(max_length=32, description="a code from GET /v1/purposes")
+    case_reference: str = Field(min_length=1, max_length=200)
+    members: list[MemberIn] = Field(min_length=1, max_length=1000)
+    reference_date: dt.date | None = Field(
+        default=None, description="only for purposes that replay a test (`replay`)")
+
+
+class AgencyHitOut(BaseModel):
+    code: str
+    name: str
+    contact: str
+    basis: Literal["bsn", "name_birthdate"]
+
+
+class MemberOut(BaseModel):
+    known: bool
+    agencies: list[AgencyHitOut]
+
+
+class HouseholdSummaryOut(BaseModel):
+    agencies: list[str]
+    agency_count: int
+    multi_agency: bool
+
+
+class HouseholdAnswerOut(BaseModel):
+    query_id: str
+    members: list[MemberOut]
+    household: HouseholdSummaryOut
+
+
+class AgencyOut(BaseModel):
+    code: str
+    name: str
+    contact: str
+
+
+class PurposeOut(BaseModel):
+    code: str
+    description: str
+    legal_basis: str
+
+
+class SyncOpenIn(Strict):
+    agency: str = Field(max_length=32)
+    key_version: int = Field(ge=1, le=2**31 - 1)
+
+
+class SyncOut(BaseModel):
+    sync_id: str
+    agency: str
+    key_version: int
+    status: str
+    expires_at: str
+    batches: int
+    entries: int
+
+
+class EntryIn(Strict):
+    bsn: str | None = Field(default=None, pattern=HEX32, description="hex BSN pseudonym")
+    name: str | None = Field(default=None, pattern=HEX32, description="hex name-key pseudonym")
+
+
+class BatchIn(Strict):
+    entries: list[EntryIn] = Field(max_length=100_000)
+
+
+class BatchOut(BaseModel):
+    sync_id: str
+    batch: int
+    applied: bool
+    batches: int
+    entries: int
+
+
+class CommitIn(Strict):
+    batches: int = Field(ge=0)
+    entries: int = Field(ge=0)
+
+
+class AgencySetOut(BaseModel):
+    agency: str
+    key_version: int | None
+    entries: int
+    updated_at: str
+
+
+class DeltaIn(Strict):
+    agency: str = Field(max_length=32)
+    key_version: int = Field(ge=1, le=2**31 - 1)
+    add: list[EntryIn] = Field(default_factory=list, max_length=100_000)
+    remove: list[EntryIn] = Field(default_factory=list, max_length=100_000)
+
+
+class DeltaOut(BaseModel):
+    added: int
+    removed: int
+
+
+class TokenCreateIn(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin"]
+    agency: str | None = Field(default=None, max_length=32)
+    expires_at: dt.datetime | None = None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    agency: str | None
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class TokenCreatedOut(BaseModel):
+    token: str = Field(description="shown once; only its hash is stored")
+    info: TokenOut
+
+
+class KeyVersionOut(BaseModel):
+    version: int
+    created: str
+    active: bool
+    primary: bool
+
+
+class AuditRecordOut(BaseModel):
+    id: int
+    seq: int | None
+    recorded_at: str
+    event: str
+    actor: str
+    role: str
+    organisation: str
+    request_id: str
+    purpose: str | None
+    legal_basis: str | None
+    case_reference: str | None
+    subjects: list[dict[str, object]]
+    outcome: str
+    agencies: list[str]
+    detail: dict[str, object]
+
+
+class AuditPageOut(BaseModel):
+    records: list[AuditRecordOut]
+    next_cursor: int | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the offending fields named in ``errors``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)

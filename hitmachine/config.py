@@ -1,0 +1,71 @@
+"""All configuration, in one pydantic-settings object read from ``HITMACHINE_*`` variables.
+
+Nothing reads the environment anywhere else: the app, the CLI and the tests build a
+``Settings`` and pass it down, so a test can run the same app on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HITMACHINE_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    database_url: str = "sqlite:///hitmachine.db"
+    keys_dir: Path = Path("keys")
+    # The name the service signs audit checkpoints with (C2SP tlog origin line).
+    origin: str = "hitmachine.veiligheidshuis.local/audit"
+    agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
+    purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
+    timezone: str = "Europe/Amsterdam"
+
+    # Resource limits: each answered with 413/422/429, never a crash or a hang.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_members: int = Field(default=20, ge=1)
+    max_batch_entries: int = Field(default=10_000, ge=1)
+    max_delta_entries: int = Field(default=10_000, ge=1)
+    max_open_syncs_per_agency: int = Field(default=2, ge=1)
+    sync_ttl_seconds: int = Field(default=3600, ge=1)
+
+    db_pool_size: int = Field(default=8, ge=1)
+    # Serve /bench/parse, the bare endpoint benchmarks/query.py measures the stack with.
+    bench_endpoint: bool = False
+    log_level: str = "INFO"
+
+    # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
+    # a checkpoint is signed while records arrive, and after how many days `hitmachine
+    # audit prune` clears record contents (their leaf hashes stay).
+    audit_integrate: bool = True
+    audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
+    audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
+    retention_days: int = Field(default=730, ge=1)
+
+    # The web pages (hitmachine.web): sessions, sign-in and lock-out.
+    web_idle_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    web_session_max_hours: int = Field(default=10, ge=1, le=7 * 24)
+    web_lockout_attempts: int = Field(default=5, ge=1, le=100)
+    web_lockout_minutes: int = Field(default=30, ge=1)
+    web_password_min_length: int = Field(default=12, ge=8, le=256)
+    # None: the session cookie is Secure when the request came over HTTPS; true behind a
+    # TLS-terminating proxy (the server does not trust forwarded headers).
+    web_cookie_secure: bool | None = None
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keys_dir / "keyring.json"
+
+    def agency_map(self) -> dict[str, Agency]:
+        return {a.code: a for a in self.agencies}
+
+    def purpose_map(self) -> dict[str, Purpose]:
+        return {p.code: p for p in self.purposes}
+
+
+__all__ = ["Settings"]

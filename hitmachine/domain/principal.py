@@ -1,0 +1,61 @@
+"""Who is asking, and what each role may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    ADAPTER = "adapter"
+    COORDINATOR = "coordinator"
+    PARTNER = "partner"
+    PRIVACY_OFFICER = "privacy-officer"
+    ADMIN = "admin"
+
+
+class Permission(str, Enum):
+    PUBLISH = "publish"
+    QUERY = "query"
+    READ_AUDIT = "read-audit"
+    # Checkpoints and Merkle proofs of the audit log: the privacy officer for every record,
+    # a partner for its own agency's records (checked where the proof is made).
+    VERIFY_AUDIT = "verify-audit"
+    ADMIN = "admin"
+    READ_CATALOGUE = "read-catalogue"  # agencies and purposes
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADAPTER: frozenset({Permission.PUBLISH, Permission.READ_CATALOGUE}),
+    Role.COORDINATOR: frozenset({Permission.QUERY, Permission.READ_CATALOGUE}),
+    Role.PARTNER: frozenset({Permission.QUERY, Permission.READ_CATALOGUE,
+                             Permission.VERIFY_AUDIT}),
+    Role.PRIVACY_OFFICER: frozenset({Permission.READ_AUDIT, Permission.READ_CATALOGUE,
+                                     Permission.VERIFY_AUDIT}),
+    Role.ADMIN: frozenset({Permission.ADMIN, Permission.READ_CATALOGUE}),
+}
+
+# Roles whose token must name the agency it acts for.
+AGENCY_BOUND = frozenset({Role.ADAPTER, Role.PARTNER})
+VEILIGHEIDSHUIS = "veiligheidshuis"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    actor: str            # the token's (or user's) name: who, for the audit trail
+    role: Role
+    agency: str | None    # the agency an adapter or partner acts for
+    token_id: int | None = None
+
+    @property
+    def organisation(self) -> str:
+        return self.agency or VEILIGHEIDSHUIS
+
+    def may(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+ANONYMOUS = Principal(actor="anonymous", role=Role.COORDINATOR, agency=None)
+
+__all__ = ["AGENCY_BOUND", "ANONYMOUS", "Permission", "Principal", "ROLE_PERMISSIONS", "Role",
+           "VEILIGHEIDSHUIS"]

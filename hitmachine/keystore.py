@@ -1,0 +1,133 @@
+"""Key files on disk: written 0600 atomically, refused when others can read them.
+
+Keys live in the keys directory (``keys/`` by default), never in the database: whoever
+copies the database alone learns pseudonyms, not the means to test a guessed BSN.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hitmachine.domain.checkpoint import CheckpointSigner
+from hitmachine.domain.errors import Conflict, Forbidden, HitmachineError, NotFound
+from hitmachine.domain.keyring import Keyring
+
+if TYPE_CHECKING:
+    from hitmachine.domain.pseudonym import Pseudonymiser
+
+
+def write_secret_file(path: Path, content: str) -> None:
+    """Write ``content`` so that it is never readable by anyone but the owner, not even for
+    a moment: the temporary file is created 0600 and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file that the group or others may read or write."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise Forbidden(f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):o}); "
+                        f"run: chmod 600 {path}")
+
+
+def read_secret_file(path: Path) -> str:
+    if not path.exists():
+        raise NotFound(f"{path} does not exist; run 'hitmachine init' first")
+    check_private(path)
+    return path.read_text(encoding="utf-8")
+
+
+def load_keyring(path: Path) -> Keyring:
+    return Keyring.from_json(read_secret_file(path))
+
+
+def save_keyring(path: Path, keyring: Keyring) -> None:
+    write_secret_file(path, keyring.to_json())
+
+
+def create_keyring(path: Path, scheme: str = "hmac") -> Keyring:
+    if path.exists():
+        raise Conflict(f"{path} already exists")
+    keyring = Keyring.generate(scheme)
+    save_keyring(path, keyring)
+    return keyring
+
+
+def checkpoint_key_path(keys_dir: Path) -> Path:
+    """Where the Ed25519 key that signs audit checkpoints lives."""
+    return keys_dir / "checkpoint.key"
+
+
+def create_checkpoint_key(path: Path, name: str) -> CheckpointSigner:
+    """A new checkpoint signing key named ``name`` (the log's origin), written 0600 in Go's
+    ``PRIVATE+KEY+<name>+<id>+<key>`` note format."""
+    if path.exists():
+        raise Conflict(f"{path} already exists")
+    signer = CheckpointSigner.generate(name)
+    write_secret_file(path, signer.to_private_key_string() + "\n")
+    return signer
+
+
+def load_checkpoint_signer(path: Path) -> CheckpointSigner:
+    """The checkpoint signer; refused when missing or readable by group or others."""
+    return CheckpointSigner.from_private_key_string(read_secret_file(path).strip())
+
+
+__all__ = ["check_private", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
+           "load_checkpoint_signer", "load_keyring", "read_secret_file", "save_keyring",
+           "write_secret_file", "WatchedKeyring"]
+
+
+class WatchedKeyring:
+    """The pseudonymiser for a keyring file, rebuilt when the file changes.
+
+    ``hitmachine keys rotate`` runs in another process; a running server picks the new
+    version up within a second, so queries look under it as soon as adapters publish.
+    """
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, path: Path) -> None:
+        from hitmachine.domain.pseudonym import HmacPseudonymiser
+
+        self._path = path
+        self._factory = HmacPseudonymiser
+        self._stamp = self._read_stamp()
+        self._current = self._factory(load_keyring(path))
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _read_stamp(self) -> tuple[int, int]:
+        st = self._path.stat()
+        return st.st_mtime_ns, st.st_ino
+
+    def current(self) -> "Pseudonymiser":
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_INTERVAL:
+            with self._lock:
+                self._checked = now
+                try:
+                    stamp = self._read_stamp()
+                    if stamp != self._stamp:
+                        self._current = self._factory(load_keyring(self._path))
+                        self._stamp = stamp
+                except (OSError, HitmachineError):
+                    pass  # keep serving with the keys we have; init/rotate report their own errors
+        return self._current

@@ -1,0 +1,1 @@
+"""Use cases, each a short pipeline over the domain and the store. No web imports here."""

@@ -1,0 +1,50 @@
+"""Everything a use case needs, built once per process from ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hitmachine.config import Settings
+from hitmachine.domain.agencies import Agency, Purpose
+from hitmachine.domain.pseudonym import Pseudonymiser
+from hitmachine.keystore import WatchedKeyring
+from hitmachine.services.authn import PrincipalCache
+from hitmachine.store.audit_log import AuditWriter
+from hitmachine.store.hot_path import HotPath
+from hitmachine.store.database import Database
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    keys: Callable[[], Pseudonymiser]
+    audit: AuditWriter
+    agencies: dict[str, Agency] = field(default_factory=dict)
+    purposes: dict[str, Purpose] = field(default_factory=dict)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    hot: HotPath | None = None
+
+    @property
+    def pseudonymiser(self) -> Pseudonymiser:
+        return self.keys()
+
+    @classmethod
+    def from_settings(cls, settings: Settings,
+                      keys: Callable[[], Pseudonymiser] | None = None) -> "Context":
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        if keys is None:
+            keys = WatchedKeyring(settings.keyring_path).current
+        hot = HotPath(db)
+        return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db, hot),
+                   agencies=settings.agency_map(), purposes=settings.purpose_map(), hot=hot)
+
+    def close(self) -> None:
+        self.audit.close()
+        if self.hot is not None:
+            self.hot.close()
+        self.db.dispose()
+
+
+__all__ = ["Context"]

@@ -1,0 +1,191 @@
+"""The household query: pseudonymise → look up → match → policy → audit → answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hitmachine.domain.agencies import Agency, Purpose
+from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
+from hitmachine.domain.clock import local_today
+from hitmachine.domain.errors import FieldError, InvalidInput
+from hitmachine.domain.identity import Identity, normalise_identity
+from hitmachine.domain.matching import Basis, Entry, match_subject
+from hitmachine.domain.policy import apply_policy
+from hitmachine.domain.principal import Principal
+from hitmachine.domain.pseudonym import PseudonymSet
+from hitmachine.services.context import Context
+from hitmachine.store import index
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInput:
+    bsn: str | None = None
+    given_names: str | None = None
+    prefix: str | None = None
+    surname: str | None = None
+    date_of_birth: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdQuery:
+    purpose: str
+    case_reference: str
+    members: Sequence[MemberInput]
+    reference_date: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyHit:
+    code: str
+    name: str
+    contact: str
+    basis: Basis
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAnswer:
+    known: bool
+    agencies: tuple[AgencyHit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdAnswer:
+    query_id: str
+    members: tuple[MemberAnswer, ...]
+    agencies: tuple[str, ...]
+
+    @property
+    def agency_count(self) -> int:
+        return len(self.agencies)
+
+    @property
+    def multi_agency(self) -> bool:
+        return len(self.agencies) >= 2
+
+
+def household(ctx: Context, principal: Principal, query: HouseholdQuery,
+              request_id: str) -> HouseholdAnswer:
+    """Answer a household query; the audit record is durable before this returns."""
+    answer, record = evaluate(ctx, principal, query, request_id)
+    ctx.audit.append(record)
+    return answer
+
+
+async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
+                          request_id: str) -> HouseholdAnswer:
+    """``household`` for the event loop: the look-up and the audit commit are awaited."""
+    prepared = prepare(ctx, query)
+    candidates = _lookup(ctx, prepared.per_version)
+    answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
+    await ctx.audit.append_async(record)
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A query normalised and pseudonymised, ready for the look-up."""
+
+    purpose: Purpose
+    on: dt.date
+    identities: list[Identity]
+    per_version: dict[int, list[PseudonymSet]]
+    primary_version: int
+    scheme: str
+
+
+def prepare(ctx: Context, query: HouseholdQuery) -> Prepared:
+    purpose = _purpose(ctx, query)
+    on = query.reference_date or local_today(ctx.settings.timezone)
+    identities = normalise_members(query.members)
+    pseudonymiser = ctx.pseudonymiser
+    per_version = {v: pseudonymiser.pseudonymise(identities, v)
+                   for v in pseudonymiser.active_versions}
+    return Prepared(purpose, on, identities, per_version, pseudonymiser.primary_version,
+                    pseudonymiser.scheme)
+
+
+def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: Prepared,
+           candidates: list[Entry], request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
+    """Match, apply the disclosure policy, and write the answer and its audit record."""
+    answers = []
+    for i, ident in enumerate(prepared.identities):
+        subject = {v: sets[i] for v, sets in prepared.per_version.items()}
+        hits = apply_policy(match_subject(subject, candidates), ctx.agencies,
+                            ident.date_of_birth, prepared.on)
+        answers.append(_member_answer(ctx.agencies, hits))
+    union = tuple(sorted({a.code for m in answers for a in m.agencies}))
+    record = AuditRecord.by(
+        principal, "query.household", request_id,
+        Outcome.HIT if union else Outcome.NO_HIT,
+        purpose=prepared.purpose.code, legal_basis=prepared.purpose.legal_basis,
+        case_reference=query.case_reference,
+        subjects=_audit_subjects(prepared.per_version[prepared.primary_version], answers),
+        agencies=union,
+        detail={"members": len(prepared.identities), "query_date": prepared.on.isoformat(),
+                "scheme": prepared.scheme})
+    return HouseholdAnswer(request_id, tuple(answers), union), record
+
+
+def evaluate(ctx: Context, principal: Principal, query: HouseholdQuery,
+             request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
+    """The answer and its audit record. The answer must not leave before the record is
+    committed: callers use ``household`` or ``household_async``, never this alone."""
+    prepared = prepare(ctx, query)
+    return decide(ctx, principal, query, prepared, _lookup(ctx, prepared.per_version),
+                  request_id)
+
+
+def normalise_members(members: Sequence[MemberInput]) -> list[Identity]:
+    errors: list[FieldError] = []
+    identities: list[Identity] = []
+    for i, m in enumerate(members):
+        try:
+            identities.append(normalise_identity(bsn=m.bsn, given_names=m.given_names,
+                                                 prefix=m.prefix, surname=m.surname,
+                                                 date_of_birth=m.date_of_birth))
+        except InvalidInput as exc:
+            errors.extend(exc.under(f"members.{i}").errors)
+    if not members:
+        errors.append(FieldError("members", "needs at least one member"))
+    if errors:
+        raise InvalidInput.many(errors)
+    return identities
+
+
+def _purpose(ctx: Context, query: HouseholdQuery) -> Purpose:
+    purpose = ctx.purposes.get(query.purpose)
+    if purpose is None:
+        raise InvalidInput("purpose", "is not a configured purpose (see GET /v1/purposes)")
+    if query.reference_date is not None and not purpose.allows_reference_date:
+        raise InvalidInput("reference_date", "is only allowed for a purpose that replays a test")
+    if not query.case_reference.strip():
+        raise InvalidInput("case_reference", "is required")
+    return purpose
+
+
+def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
+    bsns = [p.bsn for sets in per_version.values() for p in sets if p.bsn is not None]
+    names = [p.name for sets in per_version.values() for p in sets if p.name is not None]
+    if ctx.hot is not None:
+        return ctx.hot.lookup(bsns, names)
+    with ctx.db.read() as conn:
+        return index.lookup(conn, bsns, names)
+
+
+def _member_answer(agencies: dict[str, Agency], hits: dict[str, Basis]) -> MemberAnswer:
+    shown = tuple(AgencyHit(code, agencies[code].name, agencies[code].contact, basis)
+                  for code, basis in sorted(hits.items()))
+    return MemberAnswer(bool(shown), shown)
+
+
+def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]
+                    ) -> tuple[dict[str, object], ...]:
+    subjects = subject_entries(primary)
+    return tuple({**s, "agencies": [a.code for a in answers[i].agencies]}
+                 for i, s in enumerate(subjects))
+
+
+__all__ = ["AgencyHit", "HouseholdAnswer", "HouseholdQuery", "MemberAnswer", "MemberInput",
+           "evaluate", "household", "household_async", "normalise_members"]
