@@ -1,0 +1,1 @@
+"""Replays of historical hit/no-hit tests against synthetic data."""
