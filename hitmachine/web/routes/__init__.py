@@ -1,0 +1,1 @@
+"""The web pages' routers, one module per audience."""

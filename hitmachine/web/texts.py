@@ -1,0 +1,139 @@
+"""Dutch texts of the web pages: labels, and the domain's (English) field errors in Dutch.
+
+The domain names the field and says what is wrong, never the value; here that becomes a
+sentence for the person at the keyboard. A message not known here still gets a sensible
+generic sentence, so a new rule in the domain can never produce an untranslated page.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The web name of each member field, and how a sentence refers to it.
+MEMBER_FIELDS = {  # domain field -> (web field, label, "de ..." for sentences)
+    "bsn": ("bsn", "BSN", "het BSN"),
+    "given_names": ("voornamen", "Voornamen", "de voornamen"),
+    "prefix": ("tussenvoegsel", "Tussenvoegsel", "het tussenvoegsel"),
+    "surname": ("achternaam", "Achternaam", "de achternaam"),
+    "date_of_birth": ("geboortedatum", "Geboortedatum", "de geboortedatum"),
+}
+WEB_MEMBER_FIELDS = {web: domain for domain, (web, _, _) in MEMBER_FIELDS.items()}
+
+_EXACT = {
+    "must be 8 or 9 digits": "Een BSN bestaat uit 8 of 9 cijfers.",
+    "is not a valid BSN (fails the 11-test)":
+        "Dit is geen geldig BSN: het voldoet niet aan de elfproef. Controleer de cijfers.",
+    "must be a date as YYYY-MM-DD": "Vul de geboortedatum in als dag-maand-jaar, "
+                                    "bijvoorbeeld 04-03-2012.",
+    "is not an existing date": "Deze datum bestaat niet. Controleer dag en maand.",
+    "is before 1880": "De geboortedatum ligt vóór 1880. Controleer het jaar.",
+    "is in the future": "De geboortedatum ligt in de toekomst. Controleer het jaar.",
+    "a BSN, or surname, given names and date of birth, is required":
+        "Vul een BSN in, of voornamen, achternaam en geboortedatum.",
+    "needs at least one member": "Vul ten minste één persoon in.",
+}
+
+
+def member_message(domain_field: str, message: str) -> str:
+    """A member field's error in Dutch."""
+    _, _, phrase = MEMBER_FIELDS.get(domain_field, (domain_field, domain_field, "dit veld"))
+    if message in _EXACT:
+        return _EXACT[message]
+    if message == "is required without a BSN":
+        return f"Vul {phrase} in, of vul een BSN in."
+    if message == "has no letters":
+        return f"{phrase[0].upper()}{phrase[1:]} bevat geen letters."
+    if message == "is empty":
+        return f"Vul {phrase} in."
+    return generic_message(message, phrase)
+
+
+def generic_message(message: str, phrase: str = "dit veld") -> str:
+    if message in _EXACT:
+        return _EXACT[message]
+    m = re.search(r"at most (\d+) characters", message)
+    if m:
+        return f"Vul hier hoogstens {m.group(1)} tekens in."
+    if message in ("is required", "Field required", "is empty"):
+        return f"Vul {phrase} in."
+    return f"Controleer {phrase}."
+
+
+EVENTS = {
+    "query.household": "Vraag over huishouden",
+    "auth.signin": "Aangemeld",
+    "auth.signin_failed": "Aanmelden mislukt",
+    "auth.signout": "Afgemeld",
+    "auth.locked": "Account geblokkeerd",
+    "auth.unlock": "Account ontgrendeld",
+    "auth.denied": "Toegang geweigerd",
+    "audit.read": "Auditlog ingezien",
+    "audit.export": "Auditlog geëxporteerd",
+    "audit.verify": "Keten geverifieerd",
+    "audit.checkpoint": "Checkpoint ondertekend",
+    "audit.subject": "Inzageverzoek betrokkene",
+    "audit.statistics": "Statistieken ingezien",
+    "audit.proof": "Bewijs opgevraagd",
+    "publish.open": "Publicatie geopend",
+    "publish.batch": "Publicatie: deel ontvangen",
+    "publish.commit": "Publicatie vastgelegd",
+    "publish.abandon": "Publicatie afgebroken",
+    "publish.delta": "Publicatie: wijzigingen",
+    "token.create": "Token aangemaakt",
+    "token.revoke": "Token ingetrokken",
+    "token.admin": "Tokenbeheer",
+    "key.rotate": "Sleutel vernieuwd",
+    "key.retire": "Sleutel buiten gebruik",
+    "key.export": "Sleutels geëxporteerd",
+    "key.admin": "Sleutelbeheer",
+    "user.create": "Account aangemaakt",
+    "user.password": "Wachtwoord ingesteld",
+    "user.disable": "Account uitgeschakeld",
+    "user.enable": "Account ingeschakeld",
+}
+
+OUTCOMES = {
+    "hit": "treffer",
+    "no_hit": "geen treffer",
+    "ok": "gelukt",
+    "denied": "geweigerd",
+    "invalid": "ongeldige invoer",
+    "error": "fout",
+}
+
+ROLES = {
+    "coordinator": "informatiecoördinator",
+    "privacy-officer": "privacy officer",
+    "admin": "beheerder",
+    "adapter": "adapter",
+    "partner": "ketenpartner",
+}
+
+BASIS = {
+    "bsn": "op BSN",
+    "name_birthdate": "op naam en geboortedatum",
+}
+
+SIGNOUT_REASONS = {
+    "idle": "U bent automatisch afgemeld omdat u een tijd niet actief was.",
+    "max_age": "U bent automatisch afgemeld omdat uw sessie te lang duurde.",
+    "disabled": "U bent afgemeld omdat uw account is uitgeschakeld.",
+    "afgemeld": "U bent afgemeld.",
+}
+
+
+def event_label(code: str) -> str:
+    return EVENTS.get(code, code)
+
+
+def outcome_label(code: str) -> str:
+    return OUTCOMES.get(code, code)
+
+
+def role_label(code: str) -> str:
+    return ROLES.get(code, code)
+
+
+__all__ = ["BASIS", "EVENTS", "MEMBER_FIELDS", "OUTCOMES", "ROLES", "SIGNOUT_REASONS",
+           "WEB_MEMBER_FIELDS", "event_label", "generic_message", "member_message",
+           "outcome_label", "role_label"]
