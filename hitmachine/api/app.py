@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     if ctx is not None:
         app.state.ctx = ctx
     problems.install(app)
+    generate = app.openapi  # FastAPI caches the document; ours post-processes it once
+    app.openapi = lambda: app.openapi_schema or problems.document(generate())  # type: ignore[method-assign]
     for module in (health, catalogue, queries, publish, audit, admin):
         app.include_router(module.router)
     web.install(app)  # the pages for people (hitmachine/web); not in the OpenAPI document

@@ -130,6 +130,31 @@ def _field_error(err: Any) -> FieldError:
     return FieldError(field, message)
 
 
+def document(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers above really send: every error
+    response of every operation is ``application/problem+json`` with the ``Problem`` schema
+    (FastAPI documents its 422 as plain JSON of another shape), and a ``default`` response
+    covers the statuses an operation does not list (401, 403, 404, 413, 429, 503, ...)."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    problem_content = {PROBLEM_JSON: {"schema": ref}}
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status == "default" or int(status) >= 400:
+                    response["content"] = problem_content
+            responses["default"] = {"description": "A problem (RFC 9457)",
+                                    "content": problem_content}
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    if "Problem" not in schemas:
+        from hitmachine.api.schemas import Problem
+
+        schemas["Problem"] = Problem.model_json_schema()
+    return spec
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HitmachineError, handle_hitmachine_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, handle_validation_error)  # type: ignore[arg-type]
@@ -138,4 +163,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, handle_unexpected)
 
 
-__all__ = ["PROBLEM_JSON", "install", "problem", "request_id"]
+__all__ = ["PROBLEM_JSON", "document", "install", "problem", "request_id"]

@@ -41,7 +41,7 @@ def create_token(body: TokenCreateIn, request: Request, ctx: CtxDep,
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
-def revoke_token(token_id: Annotated[int, Path(ge=1)], request: Request, ctx: CtxDep,
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, ctx: CtxDep,
                  principal: TokenAdmin) -> TokenOut:
     return _token_out(admin.revoke_token(ctx, principal, token_id, request_id(request)))
 

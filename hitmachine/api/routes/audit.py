@@ -30,7 +30,7 @@ def list_records(
     purpose: Annotated[str | None, Query(max_length=32)] = None,
     case_reference: Annotated[str | None, Query(max_length=200)] = None,
     outcome: Annotated[str | None, Query(max_length=16)] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a database bigint
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPageOut:
     """Audit records in arrival order, filtered, one page after record ``after``."""
