@@ -3,9 +3,8 @@
 Everything here happens at the agency, before anything is sent. Rows go in chunks (of
 ``CHUNK`` rows) through ``process_chunk``: the mapping turns a row into name parts and a
 birth date, ``hitmachine.domain.identity`` normalises them (the very code the query path
-uses), and the ``Pseudonymiser`` turns a whole chunk of identities into pseudonyms in one
-call (batch-friendly, so that a blind OPRF scheme can replace the keyed hash without
-a round trip per person). With more than one worker the chunks are spread over processes
+uses), and the pseudonymiser (``adapters.pseudonymise``, the one seam to the scheme)
+turns a whole chunk of identities into pseudonyms in one call. With more than one worker the chunks are spread over processes
 (the keyed hash and the normalisation are pure CPU); the main process reads the source and
 writes, in source order:
 
@@ -32,14 +31,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from adapters.errors import AdapterUsageError
 from adapters.mapping import FILTERED, Mapping, Person, RowReader
+from adapters.pseudonymise import make_pseudonymiser
 from adapters.source import CsvLayout, CsvSource, Row, Source
 from hitmachine.domain import wire
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.domain.keyring import Keyring
-from hitmachine.domain.pseudonym import HmacPseudonymiser, Pseudonymiser
 
 CHUNK = 5000
 KEEP_REJECTS = 1000   # how many rejects a result keeps in memory (the file has them all)
@@ -70,14 +68,6 @@ class LocalResult:
 
     def reject_fraction(self) -> float:
         return self.rejected / self.considered if self.considered else 0.0
-
-
-def make_pseudonymiser(keyring: Keyring) -> Pseudonymiser:
-    """The pseudonymiser for the keyring's scheme. (The blind OPRF scheme plugs in here.)"""
-    if keyring.scheme != "hmac":
-        raise AdapterUsageError(f"the keyring's scheme {keyring.scheme!r} is not supported by "
-                                "this adapter version")
-    return HmacPseudonymiser(keyring)
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -289,4 +279,4 @@ def read_records(spool: Path, start: int, count: int) -> bytes:
 
 
 __all__ = ["CHUNK", "ChunkRunner", "LocalResult", "Reject", "RejectsFile", "init_worker",
-           "make_pseudonymiser", "process_chunk", "pseudonymise_to_spool", "read_records"]
+           "process_chunk", "pseudonymise_to_spool", "read_records"]

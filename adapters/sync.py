@@ -35,6 +35,7 @@ from adapters.errors import (AdapterError, AdapterRejected, AdapterUsageError,
                              RejectsLimitExceeded)
 from adapters.pipeline import ChunkRunner, Reject, RejectsFile, pseudonymise_to_spool
 from adapters.progress import Reporter
+from adapters.pseudonymise import make_pseudonymiser
 from adapters.source import is_database_url, open_source
 from adapters.state import DeltaState, RunState, StateDir, now_iso
 from hitmachine.domain import wire
@@ -108,8 +109,8 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
         reporter.note(f"note: mapping {mapping.name} was written for {mapping.agency}, "
                       f"not {opts.agency}")
     keyring = _keyring(opts.keyring)
-    try:
-        version = keyring.primary.version
+    try:  # the scheme decides which key version this run publishes under
+        version = make_pseudonymiser(keyring).primary_version
     except HitmachineError as exc:
         raise AdapterUsageError(f"keyring {opts.keyring}: {exc.detail}") from None
     result = SyncResult(agency=opts.agency, key_version=version,

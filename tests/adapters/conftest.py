@@ -1,0 +1,158 @@
+"""A served instance on loopback with an adapter token per agency, for end-to-end adapter
+tests (the ``settings`` fixture makes each run on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from adapters.cli import run_sync
+from adapters.sync import SyncResult
+from hitmachine.config import Settings
+from hitmachine.domain.principal import Role
+from hitmachine.services import admin
+from hitmachine.services.context import Context
+from tests.live_server import LiveServer
+
+AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
+SAMPLES = Path(__file__).parents[2] / "adapters" / "samples"
+PLAIN_HEADER = ["bsn", "given_names", "prefix", "surname", "date_of_birth"]
+
+
+@dataclass
+class World:
+    settings: Settings
+    server: LiveServer
+    keyring: Path
+    tokens: dict[str, str]
+    coordinator: str
+    tmp: Path
+
+    def sync(self, agency: str, source: Path | str, **options: Any) -> SyncResult:
+        """One adapter run in this process (one worker: no fork inside pytest)."""
+        options.setdefault("workers", 1)
+        options.setdefault("keyring", self.keyring)
+        return run_sync(agency=agency, source=source, server=self.server.url,
+                        token=self.tokens[agency], **options)
+
+    def query(self, members: list[dict[str, str]]) -> list[set[str]]:
+        """The agencies the answer discloses, per member (in request order; households of
+        at most 20, as the API takes them)."""
+        out: list[set[str]] = []
+        for start in range(0, len(members), 20):
+            r = httpx.post(f"{self.server.url}/v1/queries/household",
+                           headers={"Authorization": f"Bearer {self.coordinator}"},
+                           json={"purpose": "casusoverleg", "case_reference": "VH-ADAPTER",
+                                 "members": members[start:start + 20]}, timeout=30)
+            assert r.status_code == 200, r.text
+            out += [{a["code"] for a in m["agencies"]} for m in r.json()["members"]]
+        return out
+
+    def status(self, agency: str) -> dict[str, Any] | None:
+        r = httpx.get(f"{self.server.url}/v1/publish/status",
+                      headers={"Authorization": f"Bearer {self.tokens[agency]}"}, timeout=10)
+        if r.status_code == 404:
+            return None
+        assert r.status_code == 200, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+
+def make_tokens(settings: Settings) -> tuple[dict[str, str], str]:
+    ctx = Context.from_settings(settings)
+    try:
+        tokens = {a: admin.create_token(ctx, admin.CONSOLE, name=f"{a} adapter", role=Role.ADAPTER,
+                                        agency=a, expires_at=None, request_id="test")[1]
+                  for a in AGENCIES}
+        coordinator = admin.create_token(ctx, admin.CONSOLE, name="coordinator",
+                                         role=Role.COORDINATOR, agency=None, expires_at=None,
+                                         request_id="test")[1]
+    finally:
+        ctx.close()
+    return tokens, coordinator
+
+
+def export_keyring(settings: Settings, out: Path) -> Path:
+    ctx = Context.from_settings(settings)
+    try:
+        admin.export_keyring(ctx, admin.CONSOLE, out, "test")
+    finally:
+        ctx.close()
+    return out
+
+
+@pytest.fixture
+def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
+    tokens, coordinator = make_tokens(settings)
+    keyring = export_keyring(settings, tmp_path / "adapter-keyring.json")
+    with LiveServer(settings, tmp_path / "server.log") as server:
+        yield World(settings, server, keyring, tokens, coordinator, tmp_path)
+
+
+@pytest.fixture
+def reclassering_db(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """The reclassering sample database, on the same kind of database as the server: a
+    SQLite file, or a schema of its own in the PostgreSQL test database. Yields its URL."""
+    script = (SAMPLES / "reclassering.sql").read_text(encoding="utf-8")
+    if settings.database_url.startswith("sqlite"):
+        path = tmp_path / "reclassering.db"
+        db = sqlite3.connect(path)
+        db.executescript(script)
+        db.commit()
+        db.close()
+        yield f"sqlite:///{path}"
+        return
+    schema = f"reclassering_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(settings.database_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        conn.exec_driver_sql(f"SET LOCAL search_path TO {schema}")
+        conn.exec_driver_sql(script)
+    url = make_url(settings.database_url).update_query_dict(
+        {"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+def write_plain(path: Path, people: list[dict[str, str]]) -> Path:
+    """A source in the plain format (what the query members look like, too)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=PLAIN_HEADER)
+        writer.writeheader()
+        writer.writerows({k: p.get(k, "") for k in PLAIN_HEADER} for p in people)
+    return path
+
+
+def people(n: int, seed: int, *, with_bsn: bool = True) -> list[dict[str, str]]:
+    """``n`` distinct adults (every agency discloses them), as plain-format rows."""
+    import random
+
+    from tests.helpers import make_bsn
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        # Distinct surnames: the letters of the seed and the number.
+        surname = "Test" + "".join(chr(97 + int(c)) for c in f"{seed}{i:05d}")
+        out.append({"bsn": make_bsn(rng) if with_bsn else "", "given_names": "Kim",
+                    "prefix": "van der" if i % 3 == 0 else "", "surname": surname,
+                    "date_of_birth": f"19{60 + i % 40:02d}-0{1 + i % 9}-1{i % 9}"})
+    return out
+
+
+__all__ = ["AGENCIES", "SAMPLES", "World", "export_keyring", "make_tokens", "people", "write_plain"]
