@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     max_open_syncs_per_agency: int = Field(default=2, ge=1)
     sync_ttl_seconds: int = Field(default=3600, ge=1)
 
+    # Enumeration defence (hitmachine/services/ratelimit.py, docs/security.md). The store is
+    # shared by all workers when it is Redis ("redis://127.0.0.1:6379"); None: in memory,
+    # per process. Limits in the `limits` notation ("600/minute"); the budget and alert
+    # threshold count household members asked about per actor per local day.
+    rate_limits: bool = True
+    rate_limit_storage: str | None = None
+    rate_limit_per_token: str = "1200/minute"
+    rate_limit_per_user: str = "600/minute"
+    query_budget_per_day: int = Field(default=5000, ge=1)
+    query_alert_per_day: int = Field(default=1000, ge=1)
+
     db_pool_size: int = Field(default=8, ge=1)
     # Serve /bench/parse, the bare endpoint benchmarks/query.py measures the stack with.
     bench_endpoint: bool = False

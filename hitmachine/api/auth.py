@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 from hitmachine.domain.errors import AuthenticationFailed, Forbidden
 from hitmachine.domain.principal import ANONYMOUS, Permission, Principal
 from hitmachine.services.context import Context
+from hitmachine.services import ratelimit
 from hitmachine.services.authn import authenticate
 
 bearer = HTTPBearer(auto_error=False, description="A token from `hitmachine token create`")
@@ -63,8 +64,10 @@ class RoleBearer(HTTPBearer):
         request.state.audit_event = self.event
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         credentials = token.strip() if scheme.lower() == "bearer" else None
-        principal = authenticate(request.app.state.ctx, credentials)
+        ctx = request.app.state.ctx
+        principal = authenticate(ctx, credentials)
         request.state.principal = principal
+        ratelimit.check_request(ctx, principal, str(request.scope["state"].get("request_id", "-")))
         if not principal.may(self.permission):
             raise Forbidden(f"the {principal.role.value} role may not do this")
         return principal

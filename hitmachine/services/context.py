@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hitmachine.config import Settings
 from hitmachine.domain.agencies import Agency, Purpose
@@ -25,6 +26,7 @@ class Context:
     purposes: dict[str, Purpose] = field(default_factory=dict)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     hot: HotPath | None = None
+    guard: Any = None  # hitmachine.services.ratelimit.Guard, made on first use
 
     @property
     def pseudonymiser(self) -> Pseudonymiser:

@@ -15,6 +15,8 @@ from hitmachine.domain.matching import Basis, Entry, match_subject
 from hitmachine.domain.policy import apply_policy
 from hitmachine.domain.principal import Principal
 from hitmachine.domain.pseudonym import PseudonymSet
+from hitmachine import metrics
+from hitmachine.services import ratelimit
 from hitmachine.services.context import Context
 from hitmachine.store import index
 
@@ -68,19 +70,30 @@ class HouseholdAnswer:
 def household(ctx: Context, principal: Principal, query: HouseholdQuery,
               request_id: str) -> HouseholdAnswer:
     """Answer a household query; the audit record is durable before this returns."""
+    ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     answer, record = evaluate(ctx, principal, query, request_id)
     ctx.audit.append(record)
+    _count(answer)
     return answer
 
 
 async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
                           request_id: str) -> HouseholdAnswer:
     """``household`` for the event loop: the look-up and the audit commit are awaited."""
+    ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     prepared = prepare(ctx, query)
     candidates = _lookup(ctx, prepared.per_version)
     answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
     await ctx.audit.append_async(record)
+    _count(answer)
     return answer
+
+
+def _count(answer: HouseholdAnswer) -> None:
+    """The answer in the metrics: counts only."""
+    metrics.QUERIES.labels("hit" if answer.agencies else "no_hit").inc()
+    metrics.QUERY_MEMBERS.inc(len(answer.members))
+    metrics.HITS.inc(sum(1 for m in answer.members if m.known))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,168 @@
+"""Enumeration defence: rate limits per token and per user, and a daily query budget.
+
+A curious insider with a valid token can ask about one BSN after another. Three limits
+stand in the way, all counted in one store that every worker shares (Redis when
+``HITMACHINE_RATE_LIMIT_STORAGE`` names it; in memory, per process, otherwise):
+
+* ``rate_limit_per_token``: API requests of one token (any operation);
+* ``rate_limit_per_user``: household queries of one actor (a token's or a web user's
+  name), through the API and the web pages alike;
+* ``query_budget_per_day``: the number of *members* one actor may ask about per local
+  day. A request that would cross it is refused whole.
+
+Crossing ``query_alert_per_day`` members, exhausting the budget, or the first refusal by a
+rate limit in a window writes an ``alert.*`` audit record (the privacy officer reads them
+with ``GET /v1/audit/records?event=alert.``) and a log line. Each crossing alerts once,
+in whichever worker made it: the counters are atomic increments in the shared store.
+If the store cannot be reached the request is refused (503): failing open would switch
+the defence off exactly when someone floods the service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from hitmachine import metrics
+from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.errors import LimitExceeded, Unavailable
+from hitmachine.domain.principal import Principal
+
+if TYPE_CHECKING:
+    from hitmachine.config import Settings
+    from hitmachine.services.context import Context
+
+log = logging.getLogger("hitmachine.alert")
+_lock = threading.Lock()
+
+
+class Guard:
+    """The limits of one process, over a store that may be shared with other workers."""
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.enabled = settings.rate_limits
+        uri = settings.rate_limit_storage or "memory://"
+        self.storage: Storage = storage_from_string(uri, **_options(uri))
+        self.limiter = FixedWindowRateLimiter(self.storage)
+        self.per_token: RateLimitItem = parse(settings.rate_limit_per_token)
+        self.per_user: RateLimitItem = parse(settings.rate_limit_per_user)
+        self.zone = ZoneInfo(settings.timezone)
+
+    def _hit(self, item: RateLimitItem, *ids: str) -> tuple[bool, float]:
+        """(allowed, when the window resets, as a Unix time)."""
+        try:
+            if self.limiter.hit(item, *ids):
+                return True, 0.0
+            return False, float(self.limiter.get_window_stats(item, *ids).reset_time)
+        except Exception as exc:  # redis errors and the like: refuse, never fail open
+            raise _unavailable(exc) from None
+
+    def _incr(self, key: str, expiry: int, amount: int) -> int:
+        try:
+            return int(self.storage.incr(key, expiry, amount=amount))
+        except Exception as exc:
+            raise _unavailable(exc) from None
+
+    def _first(self, key: str, expiry: int) -> bool:
+        """True exactly once per key and expiry period, across workers."""
+        return self._incr("hitmachine/once/" + key, expiry, 1) == 1
+
+
+def guard(ctx: "Context") -> Guard:
+    """The context's guard, made on first use (the context is built before any worker)."""
+    current: Guard | None = getattr(ctx, "guard", None)
+    if current is None:
+        with _lock:
+            current = getattr(ctx, "guard", None)
+            if current is None:
+                current = Guard(ctx.settings)
+                ctx.guard = current
+    return current
+
+
+def check_request(ctx: "Context", principal: Principal, request_id: str) -> None:
+    """Count one API request against the token's limit; raise 429 over it."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    who = f"token-{principal.token_id}" if principal.token_id is not None else principal.actor
+    allowed, reset = g._hit(g.per_token, "token", who)
+    if not allowed:
+        _deny(ctx, g, principal, request_id, "token", str(g.per_token), who, reset)
+
+
+def spend_queries(ctx: "Context", principal: Principal, members: int, request_id: str) -> None:
+    """Count one household query of ``members`` members against the actor's query rate and
+    daily budget; raise 429 when either is used up. Call before the query is evaluated."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    allowed, reset = g._hit(g.per_user, "user", principal.actor)
+    if not allowed:
+        _deny(ctx, g, principal, request_id, "user", str(g.per_user), principal.actor, reset)
+    now = dt.datetime.now(g.zone)
+    day = now.date().isoformat()
+    used = g._incr(f"hitmachine/budget/{principal.actor}/{day}", 2 * 86400, members)
+    before = used - members
+    settings = ctx.settings
+    if before < settings.query_alert_per_day <= used:
+        _alert(ctx, principal, request_id, "alert.query_volume",
+               {"members_today": used, "threshold": settings.query_alert_per_day, "day": day})
+    if used > settings.query_budget_per_day:
+        metrics.RATE_LIMIT_DENIALS.labels("budget").inc()
+        if before <= settings.query_budget_per_day:  # the request that crossed it
+            _alert(ctx, principal, request_id, "alert.query_budget",
+                   {"members_today": used, "budget": settings.query_budget_per_day, "day": day})
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(),
+                                       tzinfo=g.zone)
+        raise LimitExceeded(
+            f"the daily query budget of {settings.query_budget_per_day} members is used up",
+            field="members", retry_after=max(1, math.ceil((midnight - now).total_seconds())))
+
+
+def _deny(ctx: "Context", g: Guard, principal: Principal, request_id: str, scope: str,
+          limit: str, who: str, reset: float) -> None:
+    metrics.RATE_LIMIT_DENIALS.labels(scope).inc()
+    retry = max(1, math.ceil(reset - time.time()))
+    # One alert per limited party and window (a fixed window has one reset time), not one
+    # per refused request.
+    if g._first(f"{scope}/{who}/{limit}/{int(reset)}", retry + 60):
+        _alert(ctx, principal, request_id, "alert.rate_limit", {"scope": scope, "limit": limit})
+    raise LimitExceeded(f"too many requests ({limit} per {scope}); retry later",
+                        retry_after=retry)
+
+
+def _alert(ctx: "Context", principal: Principal, request_id: str, event: str,
+           detail: dict[str, object]) -> None:
+    ctx.audit.append(AuditRecord.by(principal, event, request_id, Outcome.DENIED
+                                    if event != "alert.query_volume" else Outcome.OK,
+                                    detail=detail))
+    metrics.ALERTS.labels(event).inc()
+    log.warning("%s actor=%s", event, principal.actor,
+                extra={"event": event, "actor": principal.actor, "request_id": request_id,
+                       "outcome": "alert", **{f"alert_{k}": v for k, v in detail.items()}})
+
+
+def _options(uri: str) -> dict[str, object]:
+    if uri.startswith("redis"):
+        return {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    return {}
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.error("rate limit store unavailable: %s", type(exc).__name__,
+              extra={"event": "ratelimit.unavailable", "outcome": "error"})
+    return Unavailable("the rate limiter is unavailable; nothing was answered, retry later")
+
+
+__all__ = ["Guard", "check_request", "guard", "spend_queries"]
