@@ -14,6 +14,7 @@ from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.config import Settings
+from hitmachine.services import audit as audit_service
 from hitmachine.services.context import Context
 
 DESCRIPTION = """\
@@ -33,7 +34,13 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         # and the OpenAPI document can be produced without keys or a database.
         owned = ctx is None
         app.state.ctx = ctx or Context.from_settings(settings)
+        # Sequences audit records into the Merkle tree and signs checkpoints; one per
+        # worker process is fine, the integration lock lets one work at a time.
+        integrator = (audit_service.Integrator(app.state.ctx).start()
+                      if settings.audit_integrate else None)
         yield
+        if integrator is not None:
+            integrator.stop()
         if app.state.ctx.hot is not None:
             await app.state.ctx.hot.aclose()  # this loop's async connections die with it
         if owned:

@@ -32,6 +32,7 @@ __all__ = [
     "TreeState",
     "clear_contents",
     "find_by_subject",
+    "has_pending",
     "insert_checkpoint",
     "integrate_batch",
     "latest_checkpoint",
@@ -170,6 +171,11 @@ def integrate_batch(conn: Connection, limit: int) -> tuple[int, TreeState]:
     if result.rowcount not in (-1, len(params)):
         raise TreeDamaged("pending audit records changed while they were being sequenced")
     return len(rows), _save_state(conn, compact, exists=exists)
+
+
+def has_pending(conn: Connection) -> bool:
+    """Whether any record waits to be sequenced (one probe of the partial index)."""
+    return conn.execute(select(_c.id).where(_c.seq.is_(None)).limit(1)).first() is not None
 
 
 def sequenced_count(conn: Connection) -> tuple[int, int]:
