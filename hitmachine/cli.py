@@ -78,9 +78,10 @@ def serve(
 
     settings = Settings()
     try:
-        from hitmachine.keystore import load_keyring
+        from hitmachine.keystore import check_keys_dir, load_keyring
 
         load_keyring(settings.keyring_path)  # refuse to start on missing or exposed keys
+        check_keys_dir(settings.keys_dir)
     except HitmachineError as exc:
         _fail(exc)
     run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,

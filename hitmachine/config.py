@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_limit_per_user: str = "600/minute"
     query_budget_per_day: int = Field(default=5000, ge=1)
     query_alert_per_day: int = Field(default=1000, ge=1)
+    # A token created without an expiry (API or CLI) expires after this many days.
+    token_lifetime_days: int = Field(default=365, ge=1)
 
     db_pool_size: int = Field(default=8, ge=1)
     # Serve /bench/parse, the bare endpoint benchmarks/query.py measures the stack with.

@@ -47,6 +47,21 @@ def check_private(path: Path) -> None:
                         f"run: chmod 600 {path}")
 
 
+def check_keys_dir(keys_dir: Path) -> None:
+    """Refuse to start when any file in the keys directory (keyring, checkpoint key, OPRF
+    key, exports left there) is open to group or others, or when others may write the
+    directory itself (they could swap a key file in)."""
+    if not keys_dir.is_dir():
+        raise NotFound(f"{keys_dir} does not exist; run 'hitmachine init' first")
+    mode = keys_dir.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise Forbidden(f"{keys_dir} is writable by group or others (mode "
+                        f"{stat.S_IMODE(mode):o}); run: chmod 700 {keys_dir}")
+    for path in sorted(keys_dir.iterdir()):
+        if path.is_file():
+            check_private(path)
+
+
 def read_secret_file(path: Path) -> str:
     if not path.exists():
         raise NotFound(f"{path} does not exist; run 'hitmachine init' first")
@@ -90,7 +105,7 @@ def load_checkpoint_signer(path: Path) -> CheckpointSigner:
     return CheckpointSigner.from_private_key_string(read_secret_file(path).strip())
 
 
-__all__ = ["check_private", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
+__all__ = ["check_keys_dir", "check_private", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
            "load_checkpoint_signer", "load_keyring", "read_secret_file", "save_keyring",
            "write_secret_file", "WatchedKeyring"]
 

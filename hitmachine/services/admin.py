@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import Conflict, InvalidInput
 from hitmachine.domain.keyring import Keyring
 from hitmachine.domain.principal import AGENCY_BOUND, Principal, Role
@@ -28,6 +30,8 @@ def create_token(ctx: Context, principal: Principal, *, name: str, role: Role,
         raise InvalidInput("agency", f"does not apply to the {role.value} role")
     if agency is not None and agency not in ctx.agencies:
         raise InvalidInput("agency", "is not a configured agency")
+    if expires_at is None:  # every token expires; a longer life must be asked for
+        expires_at = iso_utc(utc_now() + dt.timedelta(days=ctx.settings.token_lifetime_days))
     with ctx.db.write() as conn:
         info, token = tokens.create(conn, name=name, role=role, agency=agency,
                                     expires_at=expires_at)
