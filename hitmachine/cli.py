@@ -18,6 +18,7 @@ from hitmachine.config import Settings
 from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import HitmachineError
 from hitmachine.domain.principal import Role
+from hitmachine.cli_audit import audit_app
 from hitmachine.user_cli import user_app
 
 app = typer.Typer(help="Hitmachine: privacy-preserving hit/no-hit service.", no_args_is_help=True,
@@ -28,6 +29,7 @@ token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")  # web accounts: hitmachine/user_cli.py
+app.add_typer(audit_app, name="audit")  # the audit log: hitmachine/cli_audit.py
 
 err = Console(stderr=True)
 
@@ -57,7 +59,7 @@ def init() -> None:
 
     try:
         for line in initialise(Settings()):
-            err.print(line)
+            err.print(line, soft_wrap=True)  # unwrapped: the public key must stay one line
     except HitmachineError as exc:
         _fail(exc)
 

@@ -663,6 +663,9 @@ def prune(ctx: Context, principal: Principal, request_id: str, *,
     with ctx.db.read() as conn:
         count, highest = audit_tree.prune_candidates(conn, cutoff)
     if dry_run or highest is None:
+        _audit(ctx, principal, "audit.prune", request_id,
+               {"cutoff": cutoff, "before_seq": 0, "records": 0, "candidates": count,
+                "dry_run": dry_run})
         return PruneResult(cutoff, count if dry_run else 0, 0, 0)
     before_seq = highest + 1
     _audit(ctx, principal, "audit.prune", request_id,
