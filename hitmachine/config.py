@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # Serve /bench/parse, the bare endpoint benchmarks/query.py measures the stack with.
     bench_endpoint: bool = False
     log_level: str = "INFO"
+    metrics_endpoint: bool = True  # GET /metrics (Prometheus; counts only)
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine

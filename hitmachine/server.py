@@ -9,7 +9,9 @@ and for many alike.
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -34,9 +36,17 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = True, log_level: str = "info") -> None:
     import ssl
 
+    from hitmachine.logs import uvicorn_config
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics sums all workers' counts from files here (prometheus_client multiprocess
+        # mode); set before the workers start, which read it when they import the client.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hitmachine-metrics-")
     config = uvicorn.Config(
         APP, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-        access_log=access_log, server_header=False, proxy_headers=False,
+        # JSON logs (hitmachine.logs); the request log is ours (RequestLogMiddleware).
+        log_config=uvicorn_config(log_level, access_log), access_log=False,
+        server_header=False, proxy_headers=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         ssl_ca_certs=str(ssl_ca_certs) if ssl_ca_certs else None,

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 
 from hitmachine import __version__, web
 from hitmachine.api import problems
-from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from hitmachine.api import metrics as metrics_route
+from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestLogMiddleware
 from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.config import Settings
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     web.install(app)  # the pages for people (hitmachine/web); not in the OpenAPI document
     if settings.bench_endpoint:
         _add_bench_endpoint(app)
+    if settings.metrics_endpoint:
+        app.include_router(metrics_route.router)  # GET /metrics, not in the OpenAPI document
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware)  # JSON request log and HTTP metrics
     app.add_middleware(RequestIdMiddleware)  # outermost: every response carries an id
     return app
 

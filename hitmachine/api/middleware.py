@@ -1,10 +1,13 @@
-"""Plain ASGI middleware (as in starlette's own): request ids on every request."""
+"""Plain ASGI middleware (as in starlette's own): request ids, the structured request log
+with its metrics, and the body limit."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
+import time
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -52,6 +55,69 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+
+
+access_log = logging.getLogger("hitmachine.access")
+# Routes whose success is a publish, for the metrics (by route template, not by body).
+PUBLISH_ROUTES = {"/v1/publish/syncs/{sync_id}/commit": "snapshot", "/v1/publish/delta": "delta"}
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status in (401, 403):
+        return "denied"
+    if status == 429:
+        return "limited"
+    return "invalid" if status < 500 else "error"
+
+
+class RequestLogMiddleware:
+    """One JSON log line and the HTTP metrics per request: request id, actor, event,
+    outcome, status, route template and duration. Never the query string or the body, so
+    no identifier can reach the log; the path of an API route carries none (sync ids are
+    random, token ids are numbers), and unmatched paths are logged as ``-``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from hitmachine import metrics
+
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "-"
+            state = scope.get("state", {})
+            principal = state.get("principal")
+            metrics.REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.DURATION.labels(route).observe(elapsed)
+            if status < 300 and route in PUBLISH_ROUTES:
+                metrics.PUBLISHES.labels(PUBLISH_ROUTES[route]).inc()
+            path = scope["path"] if route != "-" else "-"
+            access_log.info(
+                "%s %s %d", scope["method"], path, status,
+                extra={"request_id": state.get("request_id", "-"),
+                       "actor": getattr(principal, "actor", None),
+                       "role": getattr(getattr(principal, "role", None), "value", None),
+                       "event": state.get("audit_event") or "http.request",
+                       "outcome": outcome_of(status), "status": status,
+                       "method": scope["method"], "route": route,
+                       "request": f"{scope['method']} {path}",
+                       "duration_ms": round(elapsed * 1000, 2)})
 
 
 class BodyLimitMiddleware:
@@ -104,4 +170,4 @@ def _too_large(scope: Scope) -> JSONResponse:
                         status_code=413, media_type="application/problem+json")
 
 
-__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware"]
+__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "RequestLogMiddleware", "outcome_of"]
