@@ -317,6 +317,7 @@ class _Scan:
     root: bytes
     roots: dict[int, bytes]
     pruned: int
+    first_error: int | None
 
 
 def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
@@ -354,10 +355,14 @@ def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
         else:
             digest = leaf_hash(leaf_data_from_values(seq, record_id, values))
             if digest != stored_b and first_error is None:
-                first_error = seq
-                _explain_mismatch(bad, seq, record_id, values, stored_b)
+                first_error = _explain_mismatch(bad, seq, record_id, values, stored_b)
             if values[event_index - 4] == "audit.prune" and digest == stored_b:
                 prune_allowance = max(prune_allowance, _before_seq(values[detail_index - 4], seq))
+            # The tree is built from the stored leaf hashes, checked against the contents
+            # just above: so the checkpoints judge the leaf hashes, and a changed record is
+            # named by its own mismatch rather than by every checkpoint after it.
+            if len(stored_b) == 32:
+                digest = stored_b
         pending_hashes.append(digest)
         n += 1
         # Extend in chunks; stop exactly at every size whose root we need.
@@ -380,11 +385,11 @@ def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
         if beyond < len(pruned_seqs):
             seq = pruned_seqs[beyond]
             bad.add(seq, f"seq {seq}: pruned without an audit.prune record that allows it")
-    return _Scan(n, compact.root(), roots, len(pruned_seqs))
+    return _Scan(n, compact.root(), roots, len(pruned_seqs), first_error)
 
 
 def _explain_mismatch(bad: _Bad, seq: int, record_id: int, values: Sequence[Any],
-                      stored: bytes) -> None:
+                      stored: bytes) -> int:
     """Name the first bad record. A record whose leaf hash fits the position before it was
     pushed down by a record inserted there; one that fits the next position moved up into
     the place of a deleted record."""
@@ -395,12 +400,14 @@ def _explain_mismatch(bad: _Bad, seq: int, record_id: int, values: Sequence[Any]
     if fits(seq - 1):
         bad.add(seq - 1, f"seq {seq - 1}: a record was inserted here (the record now at "
                          f"{seq} was sequenced at {seq - 1})")
-    elif fits(seq + 1):
+        return seq - 1
+    if fits(seq + 1):
         bad.add(seq, f"seq {seq}: the record now here was sequenced at {seq + 1}: a record "
                      "was deleted here or records were reordered")
     else:
         bad.add(seq, f"seq {seq}: the record's contents, position or leaf hash changed "
                      "after it was sequenced")
+    return seq
 
 
 def _before_seq(detail: str | None, own_seq: int) -> int:
@@ -428,8 +435,10 @@ def _check_roots(scan: _Scan, state: audit_tree.TreeState,
             # bad record is at or after the largest size that still matched.
             below = [p for p in passed if p < size]
             first = below[-1] if below else 0
-            bad.add(first, f"seqs {first}..{size - 1}: the records do not give the root of "
-                           f"{label}: rewritten")
+            # A record found bad below this size already explains the mismatch.
+            named = scan.first_error is None or scan.first_error >= size
+            bad.add(first if named else None, f"seqs {first}..{size - 1}: the leaf hashes do "
+                                              f"not give the root of {label}: rewritten")
     if scan.size > state.size:
         bad.add(state.size, f"seq {state.size}: {scan.size - state.size} records beyond "
                             "the tree the integrator built: inserted")
@@ -552,7 +561,7 @@ def export_records(ctx: Context, principal: Principal, flt: AuditFilter, fmt: Ex
         raise InvalidInput("format", "must be jsonl or csv")
     writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
     if writer is not None:
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow((*EXPORT_COLUMNS, "null_fields"))
     count, after = 0, 0
     with audit_tree.snapshot(ctx.db) as conn:
         while True:
@@ -560,7 +569,10 @@ def export_records(ctx: Context, principal: Principal, flt: AuditFilter, fmt: Ex
             for row in rows:
                 item = export_row(row)
                 if writer is not None:
-                    writer.writerow(["" if item[c] is None else item[c] for c in EXPORT_COLUMNS])
+                    # CSV has no NULL: an empty cell is NULL exactly when null_fields names it.
+                    writer.writerow([*("" if item[c] is None else item[c]
+                                       for c in EXPORT_COLUMNS),
+                                     " ".join(f for f in LEAF_FIELDS if item[f] is None)])
                 else:
                     # ensure_ascii: a newline or separator inside a field stays escaped, so
                     # no free text can split a record or forge another line.

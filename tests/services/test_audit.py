@@ -1,0 +1,394 @@
+"""Tests of hitmachine.services.audit on SQLite and PostgreSQL: checkpoints, verify against
+tampering of every kind, outside checkpoints, export, subject look-up and pruning.
+
+Tampering is done the way someone with database access would: plain UPDATE, DELETE and
+INSERT statements on ``audit_records``, never through our own code.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import struct
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import delete, insert, select, update
+
+from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.audit_encoding import PRUNED_VALUES
+from hitmachine.domain.checkpoint import CheckpointSigner
+from hitmachine.domain.identity import normalise_identity
+from hitmachine.domain.merkle import CompactRange
+from hitmachine.domain.principal import Principal, Role
+from hitmachine.keystore import WatchedKeyring, checkpoint_key_path, write_secret_file
+from hitmachine.services import audit as service
+from hitmachine.services.context import Context
+from hitmachine.store import audit_log
+from hitmachine.store.audit_log import AuditFilter
+from hitmachine.store.schema import audit_checkpoints, audit_records, audit_tree
+
+OFFICER = Principal(actor="fg", role=Role.PRIVACY_OFFICER, agency=None)
+EM_DASH = "\u2014"
+N = 40
+
+
+def add_records(ctx: Context, n: int, start: int = 0, **extra: Any) -> None:
+    """``n`` committed (pending) records, with free text that tries to break an export."""
+    records = [AuditRecord(event="query.household", actor=f"user {i}", role="coordinator",
+                           organisation="veiligheidshuis", request_id=f"req-{i}",
+                           outcome=Outcome.NO_HIT, purpose="casusoverleg",
+                           legal_basis="art. 2", case_reference=f'VH-{i}\n"forged",x\r\n',
+                           detail={"i": i}, **extra)
+               for i in range(start, start + n)]
+    with ctx.db.write() as conn:
+        audit_log.append(conn, records)
+
+
+@pytest.fixture
+def log(ctx: Context) -> Context:
+    """A log of N sequenced records with a stored checkpoint every 10 records."""
+    for _ in range(N // 10):
+        add_records(ctx, 10)
+        service.sign_checkpoint_now(ctx)
+    assert service.verify(ctx).ok
+    return ctx
+
+
+def row_at(ctx: Context, seq: int) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return dict(conn.execute(select(audit_records).where(audit_records.c.seq == seq))
+                    .one()._mapping)
+
+
+def execute(ctx: Context, *statements: Any) -> None:
+    with ctx.db.write() as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+# --- checkpoints ------------------------------------------------------------------------
+
+def read_checkpoint_by_hand(note: str, public_key: bytes, name: str) -> tuple[str, int, bytes]:
+    """An independent reading of C2SP tlog-checkpoint + signed-note: origin, decimal size,
+    base64 root, blank line, one "— name base64(keyid || sig)" line per signature."""
+    body, sep, signatures = note.partition("\n\n")
+    assert sep, "no blank line"
+    body += "\n"
+    origin, size, root_b64 = body.splitlines()[:3]
+    assert size.isdigit() and (size == "0" or not size.startswith("0"))
+    root = base64.b64decode(root_b64, validate=True)
+    assert len(root) == 32
+    key_id = hashlib.sha256(name.encode() + b"\n\x01" + public_key).digest()[:4]
+    lines = signatures.rstrip("\n").split("\n")
+    for line in lines:
+        dash, signer_name, blob = line.split(" ")
+        assert dash == EM_DASH
+        raw = base64.b64decode(blob, validate=True)
+        if signer_name == name and raw[:4] == key_id:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(raw[4:], body.encode())
+            return origin, int(size), root
+    raise AssertionError("no signature by the key")
+
+
+def test_checkpoint_is_signed_in_the_c2sp_format_and_tampering_fails(log: Context) -> None:
+    note = service.latest_checkpoint(log)
+    assert note is not None
+    signer = service.signer(log)
+    public = signer.public_key.public_bytes_raw()
+    origin, size, root = read_checkpoint_by_hand(note, public, signer.name)
+    assert (origin, size) == (log.settings.origin, N)
+    # The root is the RFC 9162 root of the records' leaf hashes, recomputed here.
+    with log.db.read() as conn:
+        leaves = [bytes(h) for h in conn.execute(
+            select(audit_records.c.leaf_hash).where(audit_records.c.seq.is_not(None))
+            .order_by(audit_records.c.seq)).scalars()]
+    compact = CompactRange()
+    compact.extend(leaves)
+    assert root == compact.root()
+    # Changing one character of the body (the size) breaks the signature.
+    forged = note.replace(f"\n{N}\n", f"\n{N - 1}\n", 1)
+    with pytest.raises(Exception):
+        read_checkpoint_by_hand(forged, public, signer.name)
+    assert not service.verify(log, outside_checkpoints=(forged,)).ok
+    assert service.verify(log, outside_checkpoints=(note,)).ok
+
+
+def test_the_key_file_is_private_and_not_in_the_database(log: Context) -> None:
+    path = checkpoint_key_path(log.settings.keys_dir)
+    assert path.stat().st_mode & 0o777 == 0o600
+    secret = path.read_text().strip().rsplit("+", 1)[1]
+    with log.db.read() as conn:
+        notes = " ".join(r.note for r in conn.execute(select(audit_checkpoints)))
+    assert secret not in notes
+
+
+def test_the_integrator_sequences_within_a_second_and_signs(ctx: Context) -> None:
+    ctx.settings.audit_checkpoint_seconds = 0.2
+    integrator = service.Integrator(ctx).start()
+    try:
+        add_records(ctx, 5)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            note = service.latest_checkpoint(ctx)
+            if note is not None and note.splitlines()[1] == "5":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("not integrated and signed within 3 s")
+    finally:
+        integrator.stop()
+    assert service.verify(ctx).ok
+
+
+# --- verify: tampering ------------------------------------------------------------------
+
+TAMPERED = {
+    "recorded_at": "2020-01-01T00:00:00.000000Z", "event": "query.other", "actor": "someone",
+    "role": "admin", "organisation": "om", "request_id": "other", "purpose": "x",
+    "legal_basis": None, "case_reference": "VH-other", "subjects": "[{}]", "outcome": "hit",
+    "agencies": '["om"]', "detail": "{}", "leaf_hash": b"\x00" * 32, "pruned": True,
+}
+
+
+def test_verify_names_the_record_after_an_update_of_any_field(log: Context) -> None:
+    target = 17
+    original = row_at(log, target)
+    c = audit_records.c
+    changes = dict(TAMPERED, id=original["id"] + 100_000, seq=10**9)
+    for column, value in changes.items():
+        execute(log, update(audit_records).where(c.id == original["id"]).values({column: value}))
+        result = service.verify(log)
+        assert not result.ok and result.first_bad_seq == target, (column, result.problems)
+        changed_id = original["id"] + 100_000 if column == "id" else original["id"]
+        execute(log, update(audit_records).where(c.id == changed_id)
+                .values({column: original[column]}))
+        assert service.verify(log).ok, column
+
+
+@pytest.mark.parametrize("target", [0, 23, N - 1])
+def test_verify_names_a_deleted_record(log: Context, target: int) -> None:
+    execute(log, delete(audit_records).where(audit_records.c.seq == target))
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == target, result.problems
+
+
+def test_verify_names_a_deleted_record_even_when_the_gap_is_closed(log: Context) -> None:
+    c = audit_records.c
+    execute(log, delete(audit_records).where(c.seq == 12),
+            update(audit_records).where(c.seq > 12).values(seq=-c.seq),
+            update(audit_records).where(c.seq < 0).values(seq=-c.seq - 1))
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == 12, result.problems
+
+
+def _forged_row(seq: int, record_id: int) -> dict[str, Any]:
+    from hitmachine.domain.audit_encoding import record_leaf_hash
+
+    row = AuditRecord(event="query.household", actor="ghost", role="coordinator",
+                      organisation="veiligheidshuis", request_id="forged",
+                      outcome=Outcome.NO_HIT).to_row()
+    # The attacker knows the (public) encoding and gives the forgery a correct leaf hash.
+    return {**row, "id": record_id, "seq": seq, "leaf_hash": record_leaf_hash(seq, record_id, row)}
+
+
+def test_verify_names_an_inserted_record(log: Context) -> None:
+    c = audit_records.c
+    at = 9
+    execute(log, update(audit_records).where(c.seq >= at).values(seq=-c.seq),
+            update(audit_records).where(c.seq < 0).values(seq=-c.seq + 1),
+            insert(audit_records).values(_forged_row(at, 10**6)))
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == at, result.problems
+
+
+def test_verify_names_a_record_inserted_at_the_end(log: Context) -> None:
+    execute(log, insert(audit_records).values(_forged_row(N, 10**6)))
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == N, result.problems
+
+
+@pytest.mark.parametrize("pair", [(5, 30), (20, 21)])
+def test_verify_names_the_first_of_two_swapped_records(log: Context,
+                                                      pair: tuple[int, int]) -> None:
+    i, j = pair
+    c = audit_records.c
+    execute(log, update(audit_records).where(c.seq == i).values(seq=-1),
+            update(audit_records).where(c.seq == j).values(seq=i),
+            update(audit_records).where(c.seq == -1).values(seq=j))
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == i, result.problems
+
+
+def test_verify_catches_a_consistent_rewrite_by_the_stored_checkpoints(log: Context) -> None:
+    """Contents and leaf hashes rewritten from seq 25 on, tree state too: the checkpoints
+    signed before (sizes 30 and 40) no longer match; the first bad record is in 20..29."""
+    _rewrite_from(log, 25, drop_checkpoints_above=None)
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq == 20, result.problems
+
+
+def _rewrite_from(ctx: Context, start: int, *, drop_checkpoints_above: int | None,
+                  truncate: bool = False) -> None:
+    from hitmachine.domain.audit_encoding import record_leaf_hash
+
+    c = audit_records.c
+    with ctx.db.write() as conn:
+        if truncate:
+            conn.execute(delete(audit_records).where(c.seq >= start))
+        else:
+            for row in conn.execute(select(audit_records).where(c.seq >= start)).mappings().all():
+                values = dict(row, actor="rewritten")
+                conn.execute(update(audit_records).where(c.id == row["id"]).values(
+                    actor="rewritten",
+                    leaf_hash=record_leaf_hash(row["seq"], row["id"], values)))
+        leaves = [bytes(h) for h in conn.execute(select(c.leaf_hash).where(c.seq.is_not(None))
+                                                 .order_by(c.seq)).scalars()]
+        compact = CompactRange()
+        compact.extend(leaves)
+        conn.execute(update(audit_tree).values(size=compact.size, root_hash=compact.root(),
+                                               compact_range=compact.to_bytes()))
+        if drop_checkpoints_above is not None:
+            conn.execute(delete(audit_checkpoints)
+                         .where(audit_checkpoints.c.size > drop_checkpoints_above))
+
+
+# --- verify: checkpoints kept outside ---------------------------------------------------
+
+def test_an_outside_checkpoint_catches_a_cut_off_tail(log: Context) -> None:
+    outside = service.latest_checkpoint(log)
+    assert outside is not None
+    # A careful attacker cuts the last 12 records and cleans up behind them.
+    _rewrite_from(log, N - 12, drop_checkpoints_above=N - 12, truncate=True)
+    assert service.verify(log).ok  # the database alone cannot tell...
+    result = service.verify(log, outside_checkpoints=(outside,))
+    assert not result.ok and result.first_bad_seq == N - 12, result.problems  # ...this can
+
+
+def test_an_outside_checkpoint_catches_a_whole_rewrite_with_a_new_key(log: Context) -> None:
+    outside = service.latest_checkpoint(log)
+    assert outside is not None
+    old_key = service.verifier_key(log)
+    # New contents from seq 3, new tree, all checkpoints replaced, signed by a new key.
+    _rewrite_from(log, 3, drop_checkpoints_above=-1)
+    new = CheckpointSigner.generate(log.settings.origin)
+    write_secret_file(checkpoint_key_path(log.settings.keys_dir),
+                      new.to_private_key_string() + "\n")
+    service.sign_checkpoint_now(log)
+    assert service.verify(log).ok  # consistent in itself
+    result = service.verify(log, outside_checkpoints=(outside,))
+    assert not result.ok and any("trusted key" in p for p in result.problems)
+    # Given the old public key, the outside checkpoint is read and its root disagrees.
+    result = service.verify(log, outside_checkpoints=(outside,), trusted_keys=(old_key,))
+    assert not result.ok and result.first_bad_seq == 0 and result.outside_checked == 1
+
+
+def test_a_stored_checkpoint_with_a_bad_signature_fails(log: Context) -> None:
+    with log.db.write() as conn:
+        note = conn.execute(select(audit_checkpoints.c.note)
+                            .where(audit_checkpoints.c.size == 20)).scalar_one()
+        conn.execute(update(audit_checkpoints).where(audit_checkpoints.c.size == 20)
+                     .values(note=note.replace("\n20\n", "\n21\n")))
+    result = service.verify(log)
+    assert not result.ok and any("size 20" in p for p in result.problems)
+
+
+# --- export -----------------------------------------------------------------------------
+
+def independent_leaf_hash(item: dict[str, Any]) -> str:
+    """docs/audit-log.md, "Canonical encoding", implemented from the text alone."""
+    fields = ("recorded_at", "event", "actor", "role", "organisation", "request_id",
+              "purpose", "legal_basis", "case_reference", "subjects", "outcome",
+              "agencies", "detail")
+    out = b"hitmachine/audit-leaf/1\x00" + struct.pack(">QQ", item["seq"], item["id"])
+    for name in fields:
+        value = item[name]
+        if value is None:
+            out += b"\xff\xff\xff\xff"
+        else:
+            raw = value.encode("utf-8")
+            out += struct.pack(">I", len(raw)) + raw
+    return hashlib.sha256(b"\x00" + out).hexdigest()
+
+
+def test_export_lets_anyone_recompute_every_leaf_and_is_audited(log: Context) -> None:
+    out = io.StringIO()
+    assert service.export_records(log, OFFICER, AuditFilter(event="query.household"), "jsonl",
+                                  out, "rid-export") == N
+    lines = out.getvalue().splitlines()
+    assert len(lines) == N  # free text with newlines did not split a record
+    for line in lines:
+        item = json.loads(line)
+        assert independent_leaf_hash(item) == item["leaf_hash"]
+    out = io.StringIO(newline="")
+    service.export_records(log, OFFICER, AuditFilter(actor="user 3"), "csv", out, "rid-csv")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert len(rows) == N // 10  # add_records numbers from 0 in each of the N/10 rounds
+    for row in rows:
+        assert row["case_reference"] == 'VH-3\n"forged",x\r\n'
+        item: dict[str, Any] = dict(row, seq=int(row["seq"]), id=int(row["id"]))
+        item.update({name: None for name in row["null_fields"].split()})
+        assert independent_leaf_hash(item) == row["leaf_hash"]
+    with log.db.read() as conn:
+        exports = conn.execute(select(audit_records.c.detail)
+                               .where(audit_records.c.event == "audit.export")).scalars().all()
+    assert [json.loads(d)["records"] for d in exports] == [N, N // 10]
+
+
+# --- a data subject's records -----------------------------------------------------------
+
+def test_subject_lookup_finds_the_person_under_every_key_version(ctx: Context) -> None:
+    from hitmachine.domain.audit import subject_entries
+    from hitmachine.services import admin
+
+    anna = normalise_identity(bsn="111222333")
+    other = normalise_identity(bsn="123456782")
+
+    def record_about(identity: Any, version: int, rid: str) -> AuditRecord:
+        ps = ctx.pseudonymiser.pseudonymise([identity], version)
+        return AuditRecord(event="query.household", actor="c", role="coordinator",
+                           organisation="veiligheidshuis", request_id=rid,
+                           outcome=Outcome.HIT, subjects=subject_entries(ps))
+
+    ctx.audit.append(record_about(anna, 1, "anna-v1"))
+    ctx.audit.append(record_about(other, 1, "other-v1"))
+    admin.rotate_key(ctx, admin.CONSOLE, "rotate")
+    ctx.keys = WatchedKeyring(ctx.settings.keyring_path).current
+    ctx.audit.append(record_about(anna, 2, "anna-v2"))
+    admin.retire_key(ctx, admin.CONSOLE, 1, "retire")  # still found under retired version 1
+    ctx.keys = WatchedKeyring(ctx.settings.keyring_path).current
+    found = service.subject_records(ctx, OFFICER, anna, "rid-subject")
+    assert [r["request_id"] for r in found] == ["anna-v1", "anna-v2"]
+    with ctx.db.read() as conn:
+        [detail] = conn.execute(select(audit_records.c.detail)
+                                .where(audit_records.c.event == "audit.subject")).scalars()
+        stored = " ".join(str(v) for r in conn.execute(select(audit_records)) for v in r)
+    assert json.loads(detail)["records"] == 2
+    assert "111222333" not in stored
+
+
+# --- retention --------------------------------------------------------------------------
+
+def test_pruning_clears_contents_keeps_leaves_and_verify_stays_green(log: Context) -> None:
+    add_records(log, 5, recorded_at="2100-01-01T00:00:00.000000Z")  # not yet due
+    service.sign_checkpoint_now(log)
+    # Everything recorded "now" is older than the retention period 10,000 days from now.
+    later = "2050-01-01T00:00:00.000000Z"
+    result = service.prune(log, OFFICER, "rid-prune", now=later)
+    assert result.pruned >= N
+    assert row_at(log, 0)["actor"] == "" and row_at(log, 0)["pruned"]
+    verified = service.verify(log)
+    assert verified.ok, verified.problems
+    assert verified.pruned == result.pruned
+    # Pruning a record that no audit.prune record allows is caught.
+    c = audit_records.c
+    seq = N  # the first record of 2100: not below the prune record's before_seq
+    assert row_at(log, seq)["recorded_at"].startswith("2100")
+    execute(log, update(audit_records).where(c.seq == seq).values(pruned=True, **PRUNED_VALUES))
+    result2 = service.verify(log)
+    assert not result2.ok and result2.first_bad_seq == seq, result2.problems
