@@ -18,10 +18,14 @@ import hmac
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from hitmachine.domain.errors import Conflict
 from hitmachine.domain.identity import IdentifierKind, Identity
 from hitmachine.domain.keyring import Keyring
+
+if TYPE_CHECKING:
+    from hitmachine.domain.oprf_pseudonym import BlindEvaluator
 
 DOMAIN = b"hitmachine/pseudonym/1\x00"
 
@@ -81,7 +85,7 @@ class HmacPseudonymiser:
         self._keyring = keyring
         # A pre-keyed state copied per message is about 2.5x faster than hmac.new each time.
         self._states = {v.version: hmac.new(v.secret, digestmod=hashlib.sha256)
-                        for v in keyring.versions}
+                        for v in keyring.versions_of("hmac")}
 
     @property
     def primary_version(self) -> int:
@@ -135,5 +139,54 @@ class HmacPseudonymiser:
         return out
 
 
-__all__ = ["DOMAIN", "HmacPseudonymiser", "PseudonymSet", "Pseudonymiser", "encode_message",
-           "hmac_sha256"]
+class KeyringPseudonymiser:
+    """Every version of a keyring under its own scheme: HMAC versions hashed here, OPRF
+    versions through the key service. This is what a deployment holds while it migrates
+    from HMAC to OPRF: it publishes under the primary version and queries under all."""
+
+    remote = True  # pseudonymising may wait on the key service: keep it off the event loop
+
+    def __init__(self, keyring: Keyring, by_scheme: dict[str, Pseudonymiser]) -> None:
+        self._keyring = keyring
+        self._by_version = {v.version: by_scheme[v.scheme] for v in keyring.versions}
+
+    @property
+    def scheme(self) -> str:
+        return self._keyring.primary.scheme
+
+    @property
+    def primary_version(self) -> int:
+        return self._keyring.primary.version
+
+    @property
+    def active_versions(self) -> tuple[int, ...]:
+        return self._keyring.active_versions
+
+    def pseudonymise(self, identities: Sequence[Identity], version: int) -> list[PseudonymSet]:
+        target = self._by_version.get(version)
+        if target is None:
+            self._keyring.get(version)  # raises the clear error
+            raise AssertionError("unreachable")
+        return target.pseudonymise(identities, version)
+
+
+def make_pseudonymiser(keyring: Keyring, evaluator: "BlindEvaluator | None" = None
+                       ) -> Pseudonymiser:
+    """The pseudonymiser for a keyring: plain HMAC when it holds only HMAC versions, else
+    per version (OPRF versions need ``evaluator``, a client of the key service)."""
+    schemes = {v.scheme for v in keyring.versions}
+    if schemes == {"hmac"}:
+        return HmacPseudonymiser(keyring)
+    from hitmachine.domain.oprf_pseudonym import OprfPseudonymiser
+
+    if evaluator is None:
+        raise Conflict("this keyring has oprf key versions, but no key service is configured "
+                       "(HITMACHINE_KEYSERVICE_URL and HITMACHINE_KEYSERVICE_TOKEN_FILE)")
+    by_scheme: dict[str, Pseudonymiser] = {"oprf": OprfPseudonymiser(keyring, evaluator)}
+    if "hmac" in schemes:
+        by_scheme["hmac"] = HmacPseudonymiser(keyring)
+    return KeyringPseudonymiser(keyring, by_scheme)
+
+
+__all__ = ["DOMAIN", "HmacPseudonymiser", "KeyringPseudonymiser", "PseudonymSet",
+           "Pseudonymiser", "encode_message", "hmac_sha256", "make_pseudonymiser"]
