@@ -16,7 +16,8 @@ from rich.console import Console
 
 from hitmachine.config import Settings
 from hitmachine.domain.clock import iso_utc, utc_now
-from hitmachine.domain.errors import HitmachineError
+from hitmachine.domain.errors import Conflict, HitmachineError
+from hitmachine.keyservice.cli import keyservice_app
 from hitmachine.domain.principal import Role
 from hitmachine.cli_audit import audit_app
 from hitmachine.user_cli import user_app
@@ -30,6 +31,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")  # web accounts: hitmachine/user_cli.py
 app.add_typer(audit_app, name="audit")  # the audit log: hitmachine/cli_audit.py
+app.add_typer(keyservice_app, name="keyservice")  # the OPRF key service: hitmachine/keyservice
 
 err = Console(stderr=True)
 
@@ -82,8 +84,16 @@ def serve(
     try:
         from hitmachine.keystore import check_keys_dir, load_keyring
 
-        load_keyring(settings.keyring_path)  # refuse to start on missing or exposed keys
+        keyring = load_keyring(settings.keyring_path)  # refuse missing or exposed keys
         check_keys_dir(settings.keys_dir)
+        if workers > 1 and settings.rate_limits and not settings.rate_limit_storage:
+            err.print("warning: rate limits and query budgets are counted per worker; set "
+                      "HITMACHINE_RATE_LIMIT_STORAGE=redis://... to share them")
+        if keyring.primary.scheme != settings.pseudonym_scheme:
+            raise Conflict(f"the keyring's primary version is {keyring.primary.scheme}, but "
+                           f"HITMACHINE_PSEUDONYM_SCHEME is {settings.pseudonym_scheme}"
+                           + ("; run: hitmachine keys migrate" if settings.pseudonym_scheme
+                              == "oprf" else ""))
     except HitmachineError as exc:
         _fail(exc)
     run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
@@ -122,6 +132,25 @@ def keys_rotate() -> None:
     typer.echo(f"new primary key version {keyring.primary.version}; "
                f"active: {', '.join(map(str, keyring.active_versions))}")
     typer.echo("export it for the adapters with: hitmachine keys export --out FILE")
+
+
+@keys_app.command("migrate")
+def keys_migrate() -> None:
+    """Move from hmac to oprf like a rotation: a new primary version evaluated by the key
+    service; everybody stays findable under the old versions until they are retired."""
+    from hitmachine.services import admin
+
+    ctx = _context()
+    try:
+        keyring = admin.migrate_keys(ctx, admin.CONSOLE, _rid())
+    except HitmachineError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    typer.echo(f"new primary key version {keyring.primary.version} (oprf); "
+               f"active: {', '.join(map(str, keyring.active_versions))}")
+    typer.echo("export it for the adapters with: hitmachine keys export --out FILE; once "
+               "every agency publishes under it, retire the hmac versions")
 
 
 @keys_app.command("retire")
