@@ -100,33 +100,49 @@ def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
         yield World(settings, server, keyring, tokens, coordinator, tmp_path)
 
 
-@pytest.fixture
-def reclassering_db(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """The reclassering sample database, on the same kind of database as the server: a
-    SQLite file, or a schema of its own in the PostgreSQL test database. Yields its URL."""
+def load_reclassering(url: str) -> Iterator[str]:
+    """The reclassering sample database in a SQLite file (``url`` a sqlite URL naming it)
+    or in a schema of its own in the PostgreSQL database at ``url``. Yields the URL an
+    adapter reads it at; the PostgreSQL schema is dropped afterwards."""
     script = (SAMPLES / "reclassering.sql").read_text(encoding="utf-8")
-    if settings.database_url.startswith("sqlite"):
-        path = tmp_path / "reclassering.db"
-        db = sqlite3.connect(path)
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(make_url(url).database or "")
         db.executescript(script)
         db.commit()
         db.close()
-        yield f"sqlite:///{path}"
+        yield url
         return
     schema = f"reclassering_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(settings.database_url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
         conn.exec_driver_sql(f"SET LOCAL search_path TO {schema}")
         conn.exec_driver_sql(script)
-    url = make_url(settings.database_url).update_query_dict(
-        {"options": f"-csearch_path={schema}"})
     try:
-        yield url.render_as_string(hide_password=False)
+        yield make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}
+                                              ).render_as_string(hide_password=False)
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         engine.dispose()
+
+
+@pytest.fixture
+def reclassering_db(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """The reclassering sample on the same kind of database as the server."""
+    if settings.database_url.startswith("sqlite"):
+        yield from load_reclassering(f"sqlite:///{tmp_path / 'reclassering.db'}")
+    else:
+        yield from load_reclassering(settings.database_url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The reclassering sample on SQLite and on PostgreSQL, without a Hitmachine instance."""
+    if request.param == "sqlite":
+        yield from load_reclassering(f"sqlite:///{tmp_path / 'reclassering.db'}")
+    else:
+        yield from load_reclassering(request.getfixturevalue("pg_database"))
 
 
 def write_plain(path: Path, people: list[dict[str, str]]) -> Path:

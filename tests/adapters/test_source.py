@@ -23,9 +23,9 @@ def _clients(url: str) -> int:
     return count
 
 
-def test_a_database_source_streams_the_mappings_query(reclassering_db: str) -> None:
+def test_a_database_source_streams_the_mappings_query(source_db: str) -> None:
     mapping = load_mapping("reclassering")
-    source = open_source(reclassering_db, mapping)
+    source = open_source(source_db, mapping)
     assert isinstance(source, SqlSource)
     assert "password" not in source.description
     rows = source.rows()
@@ -40,23 +40,23 @@ def test_a_database_source_streams_the_mappings_query(reclassering_db: str) -> N
     assert all(isinstance(p.date_of_birth, dt.date) for p in people)   # type: ignore[attr-defined]
 
 
-def test_a_database_source_cannot_write(reclassering_db: str) -> None:
-    before = _clients(reclassering_db)
+def test_a_database_source_cannot_write(source_db: str) -> None:
+    before = _clients(source_db)
     writing = replace(load_mapping("reclassering"), query="DELETE FROM client RETURNING id AS "
                       "bsn, id AS voornamen, id AS tussenvoegsel, id AS achternaam, "
                       "id AS geboortedatum")
     with pytest.raises(AdapterUsageError, match="the mapping's query failed"):
-        list(open_source(reclassering_db, writing).rows())
-    assert _clients(reclassering_db) == before
+        list(open_source(source_db, writing).rows())
+    assert _clients(source_db) == before
 
 
-def test_a_query_without_a_needed_column_names_it(reclassering_db: str) -> None:
+def test_a_query_without_a_needed_column_names_it(source_db: str) -> None:
     lacking = replace(load_mapping("reclassering"),
                       query="SELECT bsn, voornamen, achternaam, geboortedatum FROM client")
     with pytest.raises(AdapterUsageError, match="lacks column.*tussenvoegsel"):
-        open_source(reclassering_db, lacking)
+        open_source(source_db, lacking)
 
 
-def test_a_file_mapping_with_a_database_url_is_a_usage_error(reclassering_db: str) -> None:
+def test_a_file_mapping_with_a_database_url_is_a_usage_error(source_db: str) -> None:
     with pytest.raises(AdapterUsageError, match="describes a csv file"):
-        open_source(reclassering_db, load_mapping("om"))
+        open_source(source_db, load_mapping("om"))

@@ -151,6 +151,9 @@ def test_rejects_land_in_the_rejects_file_with_row_and_reason_never_content(
 
 def test_too_many_rejects_fail_the_run_before_anything_is_published(world: World) -> None:
     before = people(4, seed=2)
+    dry = world.sync("om", write_plain(world.tmp / "before.csv", before), dry_run=True)
+    assert (dry.entries_published, dry.mode) == (4, "dry-run")
+    assert world.status("om") is None                    # a dry run sends nothing
     world.sync("om", write_plain(world.tmp / "before.csv", before))
     status = world.status("om")
     after = people(4, seed=3)
@@ -201,7 +204,7 @@ def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
         world: World) -> None:
     old = people(5, seed=7)
     world.sync("reclassering", write_plain(world.tmp / "old.csv", old))
-    new = people(400, seed=8)
+    new = people(200, seed=8)
     source = write_plain(world.tmp / "new.csv", new)
     token_file = world.tmp / "token"
     token_file.write_text(world.tokens["reclassering"])
@@ -220,7 +223,7 @@ def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
             with engine.connect() as conn:
                 sent = conn.execute(text("SELECT max(batch_count) FROM syncs WHERE status = "
                                          "'open'")).scalar()
-            if sent and sent >= 10:
+            if sent and sent >= 5:
                 break
             assert adapter.poll() is None, adapter.communicate()
             time.sleep(0.01)
@@ -237,10 +240,10 @@ def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
         assert world.status("reclassering")["entries"] == 5  # type: ignore[index]
         assert world.query(old + new[:3]) == [{"reclassering"}] * 5 + [set()] * 3
         rerun = cli(world.settings, "adapter", "sync", "--config", str(config))
-        assert "400 entries published" in rerun.stdout and "resumed at batch" in rerun.stdout
+        assert "200 entries published" in rerun.stdout and "resumed at batch" in rerun.stdout
         assert len(rerun.stdout.strip().splitlines()) == 1
-        assert world.status("reclassering")["entries"] == 400  # type: ignore[index]
-        assert world.query(old + new[::40]) == [set()] * 5 + [{"reclassering"}] * 10
+        assert world.status("reclassering")["entries"] == 200  # type: ignore[index]
+        assert world.query(old + new[::20]) == [set()] * 5 + [{"reclassering"}] * 10
 
 
 def test_a_key_rotation_keeps_every_person_findable(world: World) -> None:
@@ -279,11 +282,3 @@ def test_a_key_rotation_keeps_every_person_findable(world: World) -> None:
                 str(world.tmp / "stale"), check=False)
     assert stale.returncode == 6 and "key_version" in stale.stderr
     assert world.query(everyone) == expected
-
-
-def test_a_dry_run_sends_nothing(world: World) -> None:
-    crowd = people(3, seed=9)
-    result = world.sync("om", write_plain(world.tmp / "om.csv", crowd), dry_run=True)
-    assert (result.entries_published, result.mode) == (3, "dry-run")
-    assert world.status("om") is None
-
