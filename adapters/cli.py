@@ -80,6 +80,13 @@ def sync(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, no notes; only the summary")] = False,
     progress: Annotated[bool | None, typer.Option(
         "--progress/--no-progress", help="progress bar  [default: on a terminal only]")] = None,
+    scheme: Annotated[str | None, typer.Option(
+        help="hmac or oprf: refuse a keyring of the other scheme  [default: the keyring's]")] = None,
+    keyservice: Annotated[str | None, typer.Option(
+        help="oprf: the key service's URL  [default: the one in the keyring]")] = None,
+    keyservice_token_file: Annotated[Path | None, typer.Option(
+        help="oprf: this adapter's key service token (0600)  [default: keyservice.token "
+             "beside the keyring]")] = None,
 ) -> None:
     """Publish the agency's people: all of them (snapshot) or what changed (delta)."""
     cli = {"agency": agency, "source": source, "server": server, "token": token,
@@ -89,7 +96,8 @@ def sync(
            "batch_size": batch_size, "workers": workers, "parallel": parallel,
            "retries": retries, "timeout": timeout,
            "ca_bundle": ca_bundle, "client_cert": client_cert, "client_key": client_key,
-           "quiet": quiet or None}
+           "quiet": quiet or None, "scheme": scheme, "keyservice": keyservice,
+           "keyservice_token_file": keyservice_token_file}
     try:
         opts = build_options(cli, config)
         if opts.state_dir is None:

@@ -66,6 +66,12 @@ class Options:
     client_key: Path | None = None
     quiet: bool = False
     progress: bool | None = None           # None: on a terminal only
+    # Pseudonymisation: hmac or oprf (None: whatever the keyring is for). For oprf, the key
+    # service's URL (None: the keyring's) and this adapter's token for it (None:
+    # keyservice.token beside the keyring).
+    scheme: str | None = None
+    keyservice: str | None = None
+    keyservice_token_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -111,7 +117,7 @@ class Options:
 # --------------------------------------------------------------------------- config file
 
 _PATHS = {"keyring", "state_dir", "rejects", "ca_bundle", "client_cert", "client_key",
-          "token_file", "mapping"}
+          "token_file", "mapping", "keyservice_token_file"}
 _KEYS = {f.name for f in fields(Options)} - {"extra", "progress"} | {"token_file"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "dry_run": (bool,), "allow_empty": (bool,), "quiet": (bool,),

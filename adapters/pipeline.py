@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from adapters.mapping import FILTERED, Mapping, Person, RowReader
-from adapters.pseudonymise import make_pseudonymiser
+from adapters.pseudonymise import Keys, make_pseudonymiser
 from adapters.source import CsvLayout, CsvSource, Row, Source
 from hitmachine.domain import wire
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
-from hitmachine.domain.keyring import Keyring
 
 CHUNK = 5000
 KEEP_REJECTS = 1000   # how many rejects a result keeps in memory (the file has them all)
@@ -76,7 +75,7 @@ ChunkOut = tuple[bytes, list[Reject], int, int]   # records, rejects, rows, filt
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(mapping: Mapping, keyring: Keyring, version: int, *,
+def init_worker(mapping: Mapping, keyring: Keys, version: int, *,
                 in_pool: bool = False) -> None:
     if in_pool:  # Ctrl+C is the parent's to handle; it stops the pool
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -84,7 +83,7 @@ def init_worker(mapping: Mapping, keyring: Keyring, version: int, *,
                    version=version)
 
 
-def _pool_init(mapping: Mapping, keyring: Keyring, version: int) -> None:
+def _pool_init(mapping: Mapping, keyring: Keys, version: int) -> None:
     init_worker(mapping, keyring, version, in_pool=True)
 
 
@@ -185,7 +184,7 @@ class ChunkRunner:
     Create it *before* opening the source (and before any thread starts): the workers are
     forked at creation, so they inherit no open database connection or lock."""
 
-    def __init__(self, mapping: Mapping, keyring: Keyring, version: int, workers: int) -> None:
+    def __init__(self, mapping: Mapping, keyring: Keys, version: int, workers: int) -> None:
         self.workers = workers
         self._pool = None
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():

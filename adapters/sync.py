@@ -35,7 +35,7 @@ from adapters.errors import (AdapterError, AdapterRejected, AdapterUsageError,
                              RejectsLimitExceeded)
 from adapters.pipeline import ChunkRunner, Reject, RejectsFile, pseudonymise_to_spool
 from adapters.progress import Reporter
-from adapters.pseudonymise import make_pseudonymiser
+from adapters.pseudonymise import Keys, key_access, make_pseudonymiser
 from adapters.source import is_database_url, open_source
 from adapters.state import DeltaState, RunState, StateDir, now_iso
 from hitmachine.domain import wire
@@ -108,7 +108,10 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
     if mapping.agency and mapping.agency != opts.agency:
         reporter.note(f"note: mapping {mapping.name} was written for {mapping.agency}, "
                       f"not {opts.agency}")
-    keyring = _keyring(opts.keyring)
+    verify, _ = opts.tls()
+    keyring = key_access(_keyring(opts.keyring), opts.keyring, scheme=opts.scheme,
+                         keyservice_url=opts.keyservice, token_file=opts.keyservice_token_file,
+                         verify=verify)
     try:  # the scheme decides which key version this run publishes under
         version = make_pseudonymiser(keyring).primary_version
     except HitmachineError as exc:
@@ -158,7 +161,7 @@ def _workers(opts: Options) -> int:
     return min(cpus, 4) if size >= AUTO_WORKERS_FROM_BYTES else 1
 
 
-def _run(opts: Options, mapping: Any, keyring: Keyring, version: int, state: StateDir,
+def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateDir,
          result: SyncResult, reporter: Reporter, transport: Any,
          sleep: Callable[[float], None] | None) -> None:
     rejects_path = opts.rejects or (state.rejects if state.persistent else None)

@@ -7,6 +7,7 @@ Nothing reads the environment anywhere else: the app, the CLI and the tests buil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,15 @@ class Settings(BaseSettings):
     # None: the session cookie is Secure when the request came over HTTPS; true behind a
     # TLS-terminating proxy (the server does not trust forwarded headers).
     web_cookie_secure: bool | None = None
+
+    # Pseudonymisation scheme (docs/privacy.md): "hmac" (keyed hash; the key is exported
+    # to adapters) or "oprf" (blind pseudonyms; the key stays in the key service). `init`
+    # starts a keyring of this scheme; `serve` refuses a keyring whose primary version is
+    # of another; `hitmachine keys migrate` moves an hmac deployment to oprf. The query path
+    # is a client of the key service like any adapter: its URL and our token (a 0600 file).
+    pseudonym_scheme: Literal["hmac", "oprf"] = "hmac"
+    keyservice_url: str | None = None
+    keyservice_token_file: Path | None = None
 
     @property
     def keyring_path(self) -> Path:

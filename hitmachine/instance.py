@@ -17,8 +17,10 @@ def initialise(settings: Settings) -> list[str]:
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.keys_dir, 0o700)
     if not settings.keyring_path.exists():
-        keyring = create_keyring(settings.keyring_path)
-        said.append(f"created keyring {settings.keyring_path} (version {keyring.primary.version})")
+        keyring = create_keyring(settings.keyring_path, settings.pseudonym_scheme,
+                                 keyservice_url=settings.keyservice_url)
+        said.append(f"created {keyring.scheme} keyring {settings.keyring_path} "
+                    f"(version {keyring.primary.version})")
     checkpoint_key = checkpoint_key_path(settings.keys_dir)
     if not checkpoint_key.exists():
         signer = create_checkpoint_key(checkpoint_key, settings.origin)

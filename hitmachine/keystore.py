@@ -19,6 +19,7 @@ from hitmachine.domain.errors import Conflict, Forbidden, HitmachineError, NotFo
 from hitmachine.domain.keyring import Keyring
 
 if TYPE_CHECKING:
+    from hitmachine.domain.oprf_pseudonym import BlindEvaluator
     from hitmachine.domain.pseudonym import Pseudonymiser
 
 
@@ -77,10 +78,15 @@ def save_keyring(path: Path, keyring: Keyring) -> None:
     write_secret_file(path, keyring.to_json())
 
 
-def create_keyring(path: Path, scheme: str = "hmac") -> Keyring:
+def create_keyring(path: Path, scheme: str = "hmac", *,
+                   keyservice_url: str | None = None) -> Keyring:
+    """A new keyring with version 1. For oprf, version 1 holds no key: the key service
+    holds it (``hitmachine keyservice init`` makes its version 1)."""
     if path.exists():
         raise Conflict(f"{path} already exists")
     keyring = Keyring.generate(scheme)
+    if scheme == "oprf":
+        keyring = Keyring(scheme, keyring.versions, keyservice_url=keyservice_url)
     save_keyring(path, keyring)
     return keyring
 
@@ -119,11 +125,12 @@ class WatchedKeyring:
 
     CHECK_INTERVAL = 1.0
 
-    def __init__(self, path: Path) -> None:
-        from hitmachine.domain.pseudonym import HmacPseudonymiser
+    def __init__(self, path: Path, evaluator: "BlindEvaluator | None" = None) -> None:
+        from hitmachine.domain.pseudonym import make_pseudonymiser
 
         self._path = path
-        self._factory = HmacPseudonymiser
+        # OPRF versions are evaluated by the key service (``evaluator``, its client).
+        self._factory = lambda keyring: make_pseudonymiser(keyring, evaluator)
         self._stamp = self._read_stamp()
         self._current = self._factory(load_keyring(path))
         self._checked = time.monotonic()

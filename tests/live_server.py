@@ -25,8 +25,11 @@ def free_port() -> int:
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    scheme = {"HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme}
+    if settings.keyservice_url:  # an oprf deployment: the token is keys/keyservice.token
+        scheme["HITMACHINE_KEYSERVICE_URL"] = settings.keyservice_url
     return {**os.environ, "HITMACHINE_DATABASE_URL": settings.database_url,
-            "HITMACHINE_KEYS_DIR": str(settings.keys_dir), **extra}
+            "HITMACHINE_KEYS_DIR": str(settings.keys_dir), **scheme, **extra}
 
 
 def cli(settings: Settings, *args: str, stdin: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 from hitmachine.domain.audit import AuditRecord, Outcome
@@ -59,6 +60,8 @@ def list_tokens(ctx: Context) -> list[TokenInfo]:
 def rotate_key(ctx: Context, principal: Principal, request_id: str) -> Keyring:
     path = ctx.settings.keyring_path
     keyring = load_keyring(path).rotate()
+    if keyring.primary.scheme == "oprf":
+        _require_keyservice_version(ctx, keyring.primary.version)
     with ctx.db.write() as conn:
         audit_log.append(conn, [AuditRecord.by(
             principal, "key.rotate", request_id, Outcome.OK,
@@ -67,6 +70,38 @@ def rotate_key(ctx: Context, principal: Principal, request_id: str) -> Keyring:
         # Written inside the transaction: if the file cannot be written, the record rolls back.
         save_keyring(path, keyring)
     return keyring
+
+
+def migrate_keys(ctx: Context, principal: Principal, request_id: str) -> Keyring:
+    """Move an hmac deployment to oprf, like a rotation: the new primary version is an oprf
+    version evaluated by the key service; the hmac versions stay active (queries look under
+    both) until every agency publishes under the new one and they are retired."""
+    if ctx.settings.pseudonym_scheme != "oprf":
+        raise Conflict("set HITMACHINE_PSEUDONYM_SCHEME=oprf (and the key service's URL and "
+                       "token) before migrating")
+    path = ctx.settings.keyring_path
+    keyring = load_keyring(path).migrate("oprf")
+    keyring = replace(keyring, keyservice_url=ctx.settings.keyservice_url)
+    _require_keyservice_version(ctx, keyring.primary.version)
+    with ctx.db.write() as conn:
+        audit_log.append(conn, [AuditRecord.by(
+            principal, "key.migrate", request_id, Outcome.OK,
+            detail={"scheme": "oprf", "new_version": keyring.primary.version,
+                    "active_versions": list(keyring.active_versions)})])
+        save_keyring(path, keyring)
+    return keyring
+
+
+def _require_keyservice_version(ctx: Context, version: int) -> None:
+    """The key service must hold the key of a new oprf version before anyone uses it."""
+    from hitmachine.keyservice.client import client_for
+
+    client = client_for(ctx.settings)
+    if client is None:
+        raise Conflict("no key service is configured (HITMACHINE_KEYSERVICE_URL)")
+    if version not in client.versions():
+        raise Conflict(f"the key service has no key version {version}; on the key service "
+                       f"run: hitmachine keyservice rotate --version {version}")
 
 
 def retire_key(ctx: Context, principal: Principal, version: int, request_id: str) -> Keyring:
@@ -91,7 +126,13 @@ def export_keyring(ctx: Context, principal: Principal, out: Path, request_id: st
     """Copy the active keys for an adapter (0600). Retired keys stay behind: an adapter
     never needs them."""
     keyring = load_keyring(ctx.settings.keyring_path)
-    exported = Keyring(keyring.scheme, tuple(v for v in keyring.versions if v.active))
+    # Once the primary version is oprf, adapters get oprf versions only: no hmac key (with
+    # which a guessed BSN could be checked) ever leaves again. They learn where the key
+    # service is; their token for it comes from the key service's operator.
+    scheme = keyring.primary.scheme
+    exported = Keyring(scheme, tuple(v for v in keyring.versions if v.active
+                                     and (scheme == "hmac" or v.scheme == scheme)),
+                       keyservice_url=ctx.settings.keyservice_url if scheme == "oprf" else None)
     with ctx.db.write() as conn:
         audit_log.append(conn, [AuditRecord.by(
             principal, "key.export", request_id, Outcome.OK,
@@ -100,5 +141,5 @@ def export_keyring(ctx: Context, principal: Principal, out: Path, request_id: st
     return exported
 
 
-__all__ = ["CONSOLE", "create_token", "export_keyring", "list_tokens", "retire_key",
+__all__ = ["CONSOLE", "create_token", "export_keyring", "list_tokens", "migrate_keys", "retire_key",
            "revoke_token", "rotate_key"]

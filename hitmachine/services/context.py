@@ -37,7 +37,9 @@ class Context:
                       keys: Callable[[], Pseudonymiser] | None = None) -> "Context":
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         if keys is None:
-            keys = WatchedKeyring(settings.keyring_path).current
+            from hitmachine.keyservice.client import client_for
+
+            keys = WatchedKeyring(settings.keyring_path, client_for(settings)).current
         hot = HotPath(db)
         return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db, hot),
                    agencies=settings.agency_map(), purposes=settings.purpose_map(), hot=hot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,7 +82,11 @@ async def household_async(ctx: Context, principal: Principal, query: HouseholdQu
                           request_id: str) -> HouseholdAnswer:
     """``household`` for the event loop: the look-up and the audit commit are awaited."""
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
-    prepared = prepare(ctx, query)
+    if getattr(ctx.pseudonymiser, "remote", False):
+        # OPRF versions wait on the key service: not on the event loop.
+        prepared = await asyncio.to_thread(prepare, ctx, query)
+    else:
+        prepared = prepare(ctx, query)
     candidates = _lookup(ctx, prepared.per_version)
     answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
     await ctx.audit.append_async(record)

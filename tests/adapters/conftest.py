@@ -7,6 +7,7 @@ import csv
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,33 @@ def export_keyring(settings: Settings, out: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
-    tokens, coordinator = make_tokens(settings)
-    keyring = export_keyring(settings, tmp_path / "adapter-keyring.json")
-    with LiveServer(settings, tmp_path / "server.log") as server:
+@pytest.fixture(params=["hmac", "oprf"])
+def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[World]:
+    """Every end-to-end adapter test runs under both pseudonymisation schemes (issue 8):
+    with ``oprf`` the deployment's keyring holds no key, a key service on loopback holds
+    versions 1 to 3, and the adapters find their key service token beside their keyring."""
+    with ExitStack() as stack:
+        if request.param == "oprf":
+            settings = oprf_deployment(settings, tmp_path, stack)
+        tokens, coordinator = make_tokens(settings)
+        keyring = export_keyring(settings, tmp_path / "adapter-keyring.json")
+        server = stack.enter_context(LiveServer(settings, tmp_path / "server.log"))
         yield World(settings, server, keyring, tokens, coordinator, tmp_path)
+
+
+def oprf_deployment(settings: Settings, tmp_path: Path, stack: ExitStack) -> Settings:
+    """``settings`` turned into an oprf deployment from the start, with its key service
+    (the adapters' token is written to ``tmp_path/keyservice.token``)."""
+    from hitmachine.keystore import create_keyring
+    from tests.keyservice.live import LiveKeyService
+
+    ks = stack.enter_context(LiveKeyService(tmp_path / "keyservice", versions=(1, 2, 3)))
+    ks.write_token(settings.keys_dir / "keyservice.token")  # the query path's
+    ks.write_token(tmp_path / "keyservice.token")           # the adapters'
+    settings = settings.model_copy(update={"pseudonym_scheme": "oprf", "keyservice_url": ks.url})
+    settings.keyring_path.unlink()
+    create_keyring(settings.keyring_path, "oprf", keyservice_url=ks.url)
+    return settings
 
 
 def load_reclassering(url: str) -> Iterator[str]:
