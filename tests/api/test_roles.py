@@ -41,7 +41,9 @@ ROLE_TOKENS = {"adapter": "adapter:om", "coordinator": "coordinator", "partner":
 
 def _denied_records(ctx: Context) -> list[Any]:
     with ctx.db.read() as conn:
-        return list(conn.execute(select(audit_records).where(audit_records.c.event == "auth.denied")))
+        # In arrival order: the audit integrator updates rows, which reorders a heap scan.
+        return list(conn.execute(select(audit_records).where(
+            audit_records.c.event == "auth.denied").order_by(audit_records.c.id)))
 
 
 def test_every_forbidden_pair_is_403_and_audited(client: TestClient, ctx: Context,
