@@ -175,7 +175,9 @@ def _status_kb(pid: int) -> tuple[int, int, int]:
 
 def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HITMACHINE_DATABASE_URL": settings.database_url,
-           "HITMACHINE_KEYS_DIR": str(settings.keys_dir), "PYTHONPATH": str(ROOT)}
+           "HITMACHINE_KEYS_DIR": str(settings.keys_dir), "PYTHONPATH": str(ROOT),
+           "HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme,
+           "HITMACHINE_KEYSERVICE_URL": settings.keyservice_url or ""}
     proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port", str(port),
                              "--workers", str(workers), "--no-access-log"], cwd=ROOT,
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -282,11 +284,21 @@ def insert_limit_sqlite(workdir: Path, rows: int) -> float:
 
 
 def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path, export: Path,
-                   sample: list[dict[str, str]]) -> dict[str, float]:
+                   sample: list[dict[str, str]], scheme: str = "hmac") -> dict[str, float]:
     """Serve an instance on ``url``, publish the export through the adapter, then measure
-    the database's own bulk-load limit; returns the figures for the summary."""
-    print(f"\n== {name}")
-    settings = Settings(database_url=url, keys_dir=workdir / f"keys-{name}")
+    the database's own bulk-load limit; returns the figures for the summary. With ``oprf``
+    a key service runs beside it (``benchmarks/keyservice.py``) on the same machine."""
+    print(f"\n== {name} ({scheme})")
+    settings = Settings(database_url=url, keys_dir=workdir / f"keys-{name}-{scheme}")
+    if scheme == "oprf":
+        from benchmarks.keyservice import KeyServiceProcess
+
+        ks = KeyServiceProcess(workdir / f"keyservice-{name}")
+        settings = Settings(database_url=url, keys_dir=settings.keys_dir,
+                            pseudonym_scheme="oprf", keyservice_url=ks.url)
+        settings.keys_dir.mkdir(mode=0o700)
+        ks.write_token(settings.keys_dir / "keyservice.token")
+        ks.write_token(workdir / "keyservice.token")  # beside the adapter's keyring
     initialise(settings)
     ctx = Context.from_settings(settings)
     _, token = admin.create_token(ctx, admin.CONSOLE, name="bench adapter", role=Role.ADAPTER,
@@ -294,7 +306,7 @@ def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path,
     _, coordinator = admin.create_token(ctx, admin.CONSOLE, name="bench coordinator",
                                         role=Role.COORDINATOR, agency=None, expires_at=None,
                                         request_id="bench")
-    keyring = workdir / f"adapter-keyring-{name}.json"
+    keyring = workdir / f"adapter-keyring-{name}-{scheme}.json"
     admin.export_keyring(ctx, admin.CONSOLE, keyring, "bench")
     ctx.close()
     token_file = workdir / f"token-{name}"
@@ -343,6 +355,8 @@ def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path,
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if scheme == "oprf":
+            ks.stop()
     if name == "sqlite":
         limit = insert_limit_sqlite(workdir, args.rows)
         print(f"  SQLite bulk insert limit (one transaction, same indexes): {limit:,.0f} rows/s")
@@ -396,6 +410,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--parallel", type=int, default=0, help="batches in flight (0: default)")
     parser.add_argument("--republish", action="store_true")
+    parser.add_argument("--schemes", default="hmac",
+                        help="pseudonymisation schemes to publish with: hmac, oprf or hmac,oprf")
     parser.add_argument("--pg-url", default=os.environ.get(
         "HITMACHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -412,8 +428,10 @@ def main() -> None:
         memory_flat(args, workdir, export)
         for name in args.databases.split(","):
             if name == "sqlite":
-                results[name] = bench_database(name, f"sqlite:///{workdir / 'bench.db'}", args,
-                                               workdir, export, sample)
+                for scheme in args.schemes.split(","):
+                    results[f"{name}/{scheme}"] = bench_database(
+                        name, f"sqlite:///{workdir / f'bench-{scheme}.db'}", args, workdir,
+                        export, sample, scheme)
                 continue
             admin_url = make_url(args.pg_url)
             db = f"hm_bench_{uuid.uuid4().hex[:8]}"
@@ -422,7 +440,9 @@ def main() -> None:
                 conn.execute(text(f'CREATE DATABASE "{db}"'))
             try:
                 url = admin_url.set(database=db).render_as_string(hide_password=False)
-                results[name] = bench_database(name, url, args, workdir, export, sample)
+                for scheme in args.schemes.split(","):
+                    results[f"{name}/{scheme}"] = bench_database(name, url, args, workdir,
+                                                                 export, sample, scheme)
             finally:
                 with eng.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
@@ -432,8 +452,12 @@ def main() -> None:
         print(f"  {name:<10} {r['rate']:8,.0f} rows/s end to end; limit {r['limit']:8,.0f} rows/s "
               f"= {r['rate'] / r['limit']:.0%}; adapter {r['adapter_mb']:.0f} MB, "
               f"server {r['server_mb']:.0f} MB")
-    if "postgresql" in results:
-        pg = results["postgresql"]
+    for name in args.databases.split(","):
+        if f"{name}/hmac" in results and f"{name}/oprf" in results:
+            ratio = results[f"{name}/hmac"]["rate"] / results[f"{name}/oprf"]["rate"]
+            print(f"  {name}: oprf takes {ratio:.1f}x the time of hmac (goal: within 3x)")
+    if "postgresql/hmac" in results:
+        pg = results["postgresql/hmac"]
         print(f"  goal: end to end >= 40% of PostgreSQL COPY ({pg['rate'] / pg['limit']:.0%}), "
               f"adapter < 200 MB ({max(r['adapter_mb'] for r in results.values()):.0f} MB)")
 
