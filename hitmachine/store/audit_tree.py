@@ -190,10 +190,23 @@ def stream_leaves(conn: Connection, *, batch: int = 20_000) -> Iterator[Sequence
     Streamed with a server-side cursor on PostgreSQL, so a log of millions of records
     never sits in memory whole.
     """
-    stmt = select(*LEAF_COLUMNS).where(_c.seq.is_not(None)).order_by(_c.seq)
-    result = conn.execution_options(yield_per=batch).execute(stmt)
-    for partition in result.partitions():
-        yield from partition
+    # The driver's own cursor: the verifier reads every row of the log, and SQLAlchemy's
+    # result processing would double the time of a million-row pass.
+    columns = ", ".join(c.name for c in LEAF_COLUMNS)
+    sql = f"SELECT {columns} FROM audit_records WHERE seq IS NOT NULL ORDER BY seq"
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name="hm_stream_leaves")  # server-side: memory stays flat
+        cursor.itersize = batch
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def leaf_hashes(conn: Connection, size: int) -> list[bytes]:
