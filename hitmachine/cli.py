@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import uuid
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hitmachine.cli_audit import audit_app
+from hitmachine.cli_support import context as _context
+from hitmachine.cli_support import err
+from hitmachine.cli_support import fail as _fail
+from hitmachine.cli_support import request_id as _rid
 from hitmachine.config import Settings
 from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import Conflict, HitmachineError
-from hitmachine.keyservice.cli import keyservice_app
 from hitmachine.domain.principal import Role
-from hitmachine.cli_audit import audit_app
+from hitmachine.keyservice.cli import keyservice_app
 from hitmachine.user_cli import user_app
 
 app = typer.Typer(help="Hitmachine: privacy-preserving hit/no-hit service.", no_args_is_help=True,
@@ -33,25 +35,6 @@ app.add_typer(user_app, name="user")  # web accounts: hitmachine/user_cli.py
 app.add_typer(audit_app, name="audit")  # the audit log: hitmachine/cli_audit.py
 app.add_typer(keyservice_app, name="keyservice")  # the OPRF key service: hitmachine/keyservice
 
-err = Console(stderr=True)
-
-
-def _fail(exc: HitmachineError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    for e in exc.errors:
-        if f"{e.field}: {e.message}" != exc.detail:
-            err.print(f"  {e.field}: {e.message}")
-    raise typer.Exit(code=2)
-
-
-def _context():  # type: ignore[no-untyped-def]
-    from hitmachine.services.context import Context
-
-    return Context.from_settings(Settings())
-
-
-def _rid() -> str:
-    return "cli-" + uuid.uuid4().hex
 
 
 @app.command()

@@ -11,38 +11,19 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from hitmachine.config import Settings
+from hitmachine.cli_support import context as _context
+from hitmachine.cli_support import err
+from hitmachine.cli_support import fail as _fail
+from hitmachine.cli_support import request_id as _rid
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import HitmachineError, InvalidInput
 
 audit_app = typer.Typer(help="The tamper-evident audit log: checkpoints, verify, export, "
                              "data-subject look-up, retention.", no_args_is_help=True)
-err = Console(stderr=True)
-
-
-def _fail(exc: HitmachineError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    for e in exc.errors:
-        if f"{e.field}: {e.message}" != exc.detail:
-            err.print(f"  {e.field}: {e.message}")
-    raise typer.Exit(code=2)
-
-
-def _context():  # type: ignore[no-untyped-def]
-    from hitmachine.services.context import Context
-
-    return Context.from_settings(Settings())
-
-
-def _rid() -> str:
-    import uuid
-
-    return "cli-" + uuid.uuid4().hex
 
 
 @audit_app.command("checkpoint")

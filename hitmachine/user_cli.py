@@ -9,40 +9,25 @@ Every change is audited under the actor ``console``.
 from __future__ import annotations
 
 import sys
-import uuid
 from enum import Enum
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from hitmachine.config import Settings
+from hitmachine.cli_support import context as _context
+from hitmachine.cli_support import err
+from hitmachine.cli_support import fail as _fail
+from hitmachine.cli_support import request_id as _rid
 from hitmachine.domain.errors import HitmachineError
 
 user_app = typer.Typer(help="Web accounts: create, list, unlock, set a password, disable.",
                        no_args_is_help=True)
-err = Console(stderr=True)
 
 
 class WebRole(str, Enum):
     COORDINATOR = "coordinator"
     PRIVACY_OFFICER = "privacy-officer"
     ADMIN = "admin"
-
-
-def _fail(exc: HitmachineError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    raise typer.Exit(code=2)
-
-
-def _context():  # type: ignore[no-untyped-def]
-    from hitmachine.services.context import Context
-
-    return Context.from_settings(Settings())
-
-
-def _rid() -> str:
-    return "cli-" + uuid.uuid4().hex
 
 
 def read_password(confirm: bool = True) -> str:

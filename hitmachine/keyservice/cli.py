@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hitmachine.cli_support import err
+from hitmachine.cli_support import fail as _fail
 from hitmachine.domain.errors import HitmachineError
 from hitmachine.keyservice import audit, keyfile, tokens
 from hitmachine.keyservice.settings import KeyServiceSettings
@@ -23,15 +24,6 @@ keyservice_app = typer.Typer(help="The OPRF key service for blind pseudonyms.",
 token_app = typer.Typer(help="Key service tokens for adapters and the query path.",
                         no_args_is_help=True)
 keyservice_app.add_typer(token_app, name="token")
-err = Console(stderr=True)
-
-
-def _fail(exc: HitmachineError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    for e in exc.errors:
-        if f"{e.field}: {e.message}" != exc.detail:
-            err.print(f"  {e.field}: {e.message}")
-    raise typer.Exit(code=2)
 
 
 def _settings() -> KeyServiceSettings:
