@@ -24,18 +24,16 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import post_request, run_load  # noqa: E402
-from benchmarks.query import fill_index, free_port, households, serve  # noqa: E402
+from benchmarks.query import fill_index, free_port, households, scratch_postgres, serve  # noqa: E402
 from hitmachine.config import Settings  # noqa: E402
 from hitmachine.domain.audit import AuditRecord, Outcome  # noqa: E402
 from hitmachine.domain.audit_encoding import LEAF_FIELDS, leaf_data_from_values  # noqa: E402
@@ -225,18 +223,8 @@ def main() -> None:
                 results[name] = bench_database(name, f"sqlite:///{workdir / 'bench.db'}", args,
                                                workdir)
                 continue
-            admin_url = make_url(args.pg_url)
-            db = f"hm_bench_{uuid.uuid4().hex[:8]}"
-            eng = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-            with eng.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{db}"'))
-            try:
-                url = admin_url.set(database=db).render_as_string(hide_password=False)
+            with scratch_postgres(args.pg_url) as url:
                 results[name] = bench_database(name, url, args, workdir)
-            finally:
-                with eng.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-                eng.dispose()
     print("\nsummary")
     for name, r in results.items():
         line = f"  {name:<10}"

@@ -24,15 +24,13 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import post_request, run_load  # noqa: E402
-from benchmarks.query import fill_index, free_port, households, query_count, serve  # noqa: E402
+from benchmarks.query import (  # noqa: E402
+    fill_index, free_port, households, query_count, scratch_postgres, serve)
 from hitmachine.config import Settings  # noqa: E402
 from hitmachine.domain.principal import Role  # noqa: E402
 from hitmachine.instance import initialise  # noqa: E402
@@ -115,19 +113,9 @@ def main() -> None:
     print(f"{args.queries:,} household queries of 4 members, concurrency {args.concurrency}, "
           f"{args.workers} workers, PostgreSQL, {args.entries:,} entries, "
           f"{args.tokens} coordinator tokens, {os.cpu_count()} CPUs")
-    admin_url = make_url(args.pg_url)
-    db = f"hm_load_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    try:
-        with tempfile.TemporaryDirectory(prefix="hm-load-") as tmp:
-            ok = run(admin_url.set(database=db).render_as_string(hide_password=False), args,
-                     Path(tmp))
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        engine.dispose()
+    with scratch_postgres(args.pg_url, "hm_load") as url, \
+            tempfile.TemporaryDirectory(prefix="hm-load-") as tmp:
+        ok = run(url, args, Path(tmp))
     raise SystemExit(0 if ok else 1)
 
 

@@ -44,13 +44,12 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.query import free_port, valid_bsns  # noqa: E402
+from benchmarks.query import free_port, scratch_postgres, valid_bsns  # noqa: E402
 from hitmachine.config import Settings  # noqa: E402
 from hitmachine.domain.principal import Role  # noqa: E402
 from hitmachine.instance import initialise  # noqa: E402
@@ -433,20 +432,10 @@ def main() -> None:
                         name, f"sqlite:///{workdir / f'bench-{scheme}.db'}", args, workdir,
                         export, sample, scheme)
                 continue
-            admin_url = make_url(args.pg_url)
-            db = f"hm_bench_{uuid.uuid4().hex[:8]}"
-            eng = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-            with eng.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{db}"'))
-            try:
-                url = admin_url.set(database=db).render_as_string(hide_password=False)
+            with scratch_postgres(args.pg_url) as url:
                 for scheme in args.schemes.split(","):
                     results[f"{name}/{scheme}"] = bench_database(name, url, args, workdir,
                                                                  export, sample, scheme)
-            finally:
-                with eng.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-                eng.dispose()
     print("\nsummary")
     for name, r in results.items():
         print(f"  {name:<10} {r['rate']:8,.0f} rows/s end to end; limit {r['limit']:8,.0f} rows/s "

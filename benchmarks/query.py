@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -199,6 +200,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def scratch_postgres(pg_url: str, prefix: str = "hm_bench") -> Iterator[str]:
+    """A throwaway PostgreSQL database on the server of ``pg_url``: its URL, dropped after."""
+    admin_url = make_url(pg_url)
+    db = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield admin_url.set(database=db).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        engine.dispose()
+
+
 def query_count(url: str) -> int:
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
@@ -279,18 +296,8 @@ def main() -> None:
             if name == "sqlite":
                 results[name] = bench_database(name, f"sqlite:///{workdir / 'bench.db'}", args, workdir)
             else:
-                admin_url = make_url(args.pg_url)
-                db = f"hm_bench_{uuid.uuid4().hex[:8]}"
-                eng = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-                with eng.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{db}"'))
-                try:
-                    url = admin_url.set(database=db).render_as_string(hide_password=False)
+                with scratch_postgres(args.pg_url) as url:
                     results[name] = bench_database(name, url, args, workdir)
-                finally:
-                    with eng.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-                    eng.dispose()
     print("\nsummary")
     for name, r in results.items():
         print(f"  {name:<10} {r['rate']:7.0f} q/s of {r['ceiling']:7.0f} ceiling = {r['ratio']:.0%};"
