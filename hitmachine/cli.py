@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from hitmachine.cli_audit import audit_app
+from hitmachine.cli_support import call as _call
 from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
@@ -105,13 +106,7 @@ def keys_rotate() -> None:
     """Add a new primary key version; older versions stay active for queries."""
     from hitmachine.services import admin
 
-    ctx = _context()
-    try:
-        keyring = admin.rotate_key(ctx, admin.CONSOLE, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    keyring = _call(lambda ctx: admin.rotate_key(ctx, admin.CONSOLE, _rid()))
     typer.echo(f"new primary key version {keyring.primary.version}; "
                f"active: {', '.join(map(str, keyring.active_versions))}")
     typer.echo("export it for the adapters with: hitmachine keys export --out FILE")
@@ -123,13 +118,7 @@ def keys_migrate() -> None:
     service; everybody stays findable under the old versions until they are retired."""
     from hitmachine.services import admin
 
-    ctx = _context()
-    try:
-        keyring = admin.migrate_keys(ctx, admin.CONSOLE, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    keyring = _call(lambda ctx: admin.migrate_keys(ctx, admin.CONSOLE, _rid()))
     typer.echo(f"new primary key version {keyring.primary.version} (oprf); "
                f"active: {', '.join(map(str, keyring.active_versions))}")
     typer.echo("export it for the adapters with: hitmachine keys export --out FILE; once "
@@ -141,13 +130,7 @@ def keys_retire(version: int) -> None:
     """Stop using a key version; refused while an agency publishes only under it."""
     from hitmachine.services import admin
 
-    ctx = _context()
-    try:
-        keyring = admin.retire_key(ctx, admin.CONSOLE, version, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    keyring = _call(lambda ctx: admin.retire_key(ctx, admin.CONSOLE, version, _rid()))
     typer.echo(f"retired version {version}; active: {', '.join(map(str, keyring.active_versions))}")
 
 
@@ -156,13 +139,7 @@ def keys_export(out: Annotated[Path, typer.Option(help="file to write (0600)")])
     """Copy the active keys into a keyring file for an adapter."""
     from hitmachine.services import admin
 
-    ctx = _context()
-    try:
-        keyring = admin.export_keyring(ctx, admin.CONSOLE, out, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    keyring = _call(lambda ctx: admin.export_keyring(ctx, admin.CONSOLE, out, _rid()))
     typer.echo(f"wrote {out} with key versions {', '.join(map(str, keyring.active_versions))}")
 
 
@@ -177,14 +154,9 @@ def token_create(
     from hitmachine.services import admin
 
     expires = iso_utc(utc_now() + dt.timedelta(days=expires_days)) if expires_days else None
-    ctx = _context()
-    try:
-        info, token = admin.create_token(ctx, admin.CONSOLE, name=name, role=role,
-                                         agency=agency, expires_at=expires, request_id=_rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    info, token = _call(lambda ctx: admin.create_token(
+        ctx, admin.CONSOLE, name=name, role=role, agency=agency, expires_at=expires,
+        request_id=_rid()))
     err.print(f"token {info.id} for {info.name} ({info.role.value}"
               f"{', ' + info.agency if info.agency else ''}); store it now, it is not shown again:")
     sys.stdout.write(token + "\n")
@@ -195,13 +167,7 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token by its id (see ``token list``)."""
     from hitmachine.services import admin
 
-    ctx = _context()
-    try:
-        info = admin.revoke_token(ctx, admin.CONSOLE, token_id, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    info = _call(lambda ctx: admin.revoke_token(ctx, admin.CONSOLE, token_id, _rid()))
     typer.echo(f"revoked token {info.id} ({info.name})")
 
 

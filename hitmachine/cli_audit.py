@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hitmachine.cli_support import call as _call
 from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
@@ -161,14 +162,8 @@ def export(
         _fail(InvalidInput("format", "must be jsonl or csv"))
     flt = AuditFilter(since=since, until=until, event=event, actor=actor)
     buffer = io.StringIO(newline="")
-    ctx = _context()
-    try:
-        count = service.export_records(ctx, admin.CONSOLE, flt, fmt,  # type: ignore[arg-type]
-                                       buffer, _rid(), via="cli")
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    count = _call(lambda ctx: service.export_records(
+        ctx, admin.CONSOLE, flt, fmt, buffer, _rid(), via="cli"))  # type: ignore[arg-type]
     # Written only now: the export's own audit record is committed first.
     if out is None:
         sys.stdout.write(buffer.getvalue())
@@ -192,13 +187,8 @@ def subject(
         identity = normalise_identity(**fields)
     except InvalidInput as exc:
         _fail(exc)
-    ctx = _context()
-    try:
-        rows = service.subject_records(ctx, admin.CONSOLE, identity, _rid(), via="cli")
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    rows = _call(lambda ctx: service.subject_records(ctx, admin.CONSOLE, identity, _rid(),
+                                                     via="cli"))
     for row in rows:
         if fmt == "jsonl":
             typer.echo(json.dumps(service.export_row(row), ensure_ascii=True))
@@ -241,13 +231,7 @@ def prune(
     from hitmachine.services import admin
     from hitmachine.services import audit as service
 
-    ctx = _context()
-    try:
-        result = service.prune(ctx, admin.CONSOLE, _rid(), dry_run=dry_run)
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    result = _call(lambda ctx: service.prune(ctx, admin.CONSOLE, _rid(), dry_run=dry_run))
     verb = "would prune" if dry_run else "pruned"
     typer.echo(f"{verb} {result.pruned} records recorded before {result.cutoff}"
                + (f"; {result.checkpoints_thinned} old checkpoints thinned" if not dry_run

@@ -4,7 +4,8 @@ ends a command, the service context, and the request id a command's audit record
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,7 @@ from hitmachine.domain.errors import HitmachineError
 if TYPE_CHECKING:
     from hitmachine.services.context import Context
 
+T = TypeVar("T")
 err = Console(stderr=True)
 
 
@@ -34,8 +36,19 @@ def context() -> Context:
     return Context.from_settings(Settings())
 
 
+def call(use: Callable[[Context], T]) -> T:
+    """One service call on a fresh context, closed after; a domain error ends the command."""
+    ctx = context()
+    try:
+        return use(ctx)
+    except HitmachineError as exc:
+        fail(exc)
+    finally:
+        ctx.close()
+
+
 def request_id() -> str:
     return "cli-" + uuid.uuid4().hex
 
 
-__all__ = ["context", "err", "fail", "request_id"]
+__all__ = ["call", "context", "err", "fail", "request_id"]

@@ -14,11 +14,10 @@ from typing import Annotated
 
 import typer
 
+from hitmachine.cli_support import call as _call
 from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
-from hitmachine.cli_support import fail as _fail
 from hitmachine.cli_support import request_id as _rid
-from hitmachine.domain.errors import HitmachineError
 
 user_app = typer.Typer(help="Web accounts: create, list, unlock, set a password, disable.",
                        no_args_is_help=True)
@@ -53,14 +52,9 @@ def user_create(
     from hitmachine.services import admin, users
 
     password = read_password()
-    ctx = _context()
-    try:
-        user = users.create_user(ctx, admin.CONSOLE, name=name, role=Role(role.value),
-                                 password=password, request_id=_rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    user = _call(lambda ctx: users.create_user(ctx, admin.CONSOLE, name=name,
+                                               role=Role(role.value), password=password,
+                                               request_id=_rid()))
     typer.echo(f"created account {user.id}: {user.name} ({user.role.value})")
 
 
@@ -87,13 +81,7 @@ def user_unlock(name: Annotated[str, typer.Option(help="the account to unlock")]
     """Lift a lock-out after failed sign-ins now, rather than when it runs out."""
     from hitmachine.services import admin, users
 
-    ctx = _context()
-    try:
-        user = users.unlock(ctx, admin.CONSOLE, name, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    user = _call(lambda ctx: users.unlock(ctx, admin.CONSOLE, name, _rid()))
     typer.echo(f"unlocked {user.name}")
 
 
@@ -103,13 +91,7 @@ def user_passwd(name: Annotated[str, typer.Option(help="the account")]) -> None:
     from hitmachine.services import admin, users
 
     password = read_password()
-    ctx = _context()
-    try:
-        user = users.set_password(ctx, admin.CONSOLE, name, password, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()))
     typer.echo(f"new password set for {user.name}; their sessions have ended")
 
 
@@ -128,13 +110,7 @@ def user_enable(name: Annotated[str, typer.Option(help="the account")]) -> None:
 def _set_disabled(name: str, disabled: bool) -> None:
     from hitmachine.services import admin, users
 
-    ctx = _context()
-    try:
-        user = users.set_disabled(ctx, admin.CONSOLE, name, disabled, _rid())
-    except HitmachineError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    user = _call(lambda ctx: users.set_disabled(ctx, admin.CONSOLE, name, disabled, _rid()))
     typer.echo(f"{'disabled' if disabled else 'enabled'} {user.name}")
 
 
