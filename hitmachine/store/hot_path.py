@@ -15,13 +15,20 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from hitmachine.domain.audit import AuditRecord
+from hitmachine.domain.audit import ROW_COLUMNS, AuditRecord
 from hitmachine.domain.matching import Entry
 from hitmachine.store.database import Database
 
-AUDIT_COLUMNS = ("recorded_at", "event", "actor", "role", "organisation", "request_id",
-                 "purpose", "legal_basis", "case_reference", "subjects", "outcome",
-                 "agencies", "detail", "pruned")
+AUDIT_COLUMNS = ROW_COLUMNS
+
+
+@lru_cache(maxsize=64)
+def _insert_many_sql(n: int) -> str:
+    """One INSERT of ``n`` audit rows (PostgreSQL): a single statement commits atomically in
+    autocommit mode, in one round trip instead of BEGIN, n inserts and COMMIT."""
+    one = f"({', '.join(['%s'] * len(AUDIT_COLUMNS))})"
+    return (f"INSERT INTO audit_records ({', '.join(AUDIT_COLUMNS)}) "
+            f"VALUES {', '.join([one] * n)}")
 
 
 @lru_cache(maxsize=256)
@@ -97,7 +104,7 @@ class HotPath:
 
     def insert_audit(self, records: Sequence[AuditRecord]) -> None:
         """Insert and commit ``records`` in one durable transaction."""
-        rows = [tuple(row[c] for c in AUDIT_COLUMNS) for row in (r.to_row() for r in records)]
+        rows = [r.to_values() for r in records]
         conn = self._connection()
         try:
             cur = conn.cursor()
@@ -123,19 +130,20 @@ class HotPath:
 
     async def insert_audit_async(self, records: Sequence[AuditRecord]) -> None:
         """``insert_audit`` from the event loop. SQLite commits on the loop thread's own
-        connection (a local fsync, no network); PostgreSQL over an async connection."""
+        connection: a local fsync, and a thread hand-over per group cost more CPU than it
+        (profiled: ~90 µs per query through an executor). PostgreSQL commits over an async
+        connection, the whole group in one multi-row INSERT."""
         if self._db.is_sqlite:
             self.insert_audit(records)
             return
-        rows = [tuple(row[c] for c in AUDIT_COLUMNS) for row in (r.to_row() for r in records)]
+        params = [value for r in records for value in r.to_values()]
         conn = self._audit_async
         if conn is None or conn.closed or self._audit_loop is not asyncio.get_running_loop():
             conn = self._audit_async = await self._connect_async()
             self._audit_loop = asyncio.get_running_loop()
         try:
-            async with conn.transaction():
-                async with conn.cursor() as cur:
-                    await cur.executemany(self._audit_sql, rows)
+            async with conn.cursor() as cur:
+                await cur.execute(_insert_many_sql(len(records)), params)
         except Exception:
             self._audit_async = None
             await conn.close()
