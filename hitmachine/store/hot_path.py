@@ -22,13 +22,15 @@ from hitmachine.store.database import Database
 AUDIT_COLUMNS = ROW_COLUMNS
 
 
-@lru_cache(maxsize=64)
-def _insert_many_sql(n: int) -> str:
-    """One INSERT of ``n`` audit rows (PostgreSQL): a single statement commits atomically in
-    autocommit mode, in one round trip instead of BEGIN, n inserts and COMMIT."""
-    one = f"({', '.join(['%s'] * len(AUDIT_COLUMNS))})"
-    return (f"INSERT INTO audit_records ({', '.join(AUDIT_COLUMNS)}) "
-            f"VALUES {', '.join([one] * n)}")
+# One INSERT for a whole group of audit rows (PostgreSQL), one array per column: a single
+# statement commits atomically in autocommit mode, in one round trip instead of BEGIN, n
+# inserts and COMMIT; and its text does not depend on the group size, so the driver
+# caches its parsing and the server prepares it once. Binary parameters (%b): psycopg's
+# text form escapes every array element in Python, which costs twice as much CPU.
+_INSERT_UNNEST = (
+    f"INSERT INTO audit_records ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join("%b::boolean[]" if c == "pruned" else "%b::text[]" for c in ROW_COLUMNS)
+    + ")")
 
 
 @lru_cache(maxsize=256)
@@ -136,14 +138,14 @@ class HotPath:
         if self._db.is_sqlite:
             self.insert_audit(records)
             return
-        params = [value for r in records for value in r.to_values()]
+        params = [list(column) for column in zip(*(r.to_values() for r in records))]
         conn = self._audit_async
         if conn is None or conn.closed or self._audit_loop is not asyncio.get_running_loop():
             conn = self._audit_async = await self._connect_async()
             self._audit_loop = asyncio.get_running_loop()
         try:
             async with conn.cursor() as cur:
-                await cur.execute(_insert_many_sql(len(records)), params)
+                await cur.execute(_INSERT_UNNEST, params)
         except Exception:
             self._audit_async = None
             await conn.close()
