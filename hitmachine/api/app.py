@@ -56,9 +56,12 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     app.openapi = lambda: app.openapi_schema or problems.document(generate())  # type: ignore[method-assign]
     for module in (health, catalogue, queries, publish, audit, admin):
         app.include_router(module.router)
+        if module is queries and settings.bench_endpoint:
+            # Right behind the household route: routing walks the routes in order (~110 µs
+            # from here to the end of the web pages), and the ceiling must pay what the
+            # route it is compared with pays.
+            _add_bench_endpoint(app)
     web.install(app)  # the pages for people (hitmachine/web); not in the OpenAPI document
-    if settings.bench_endpoint:
-        _add_bench_endpoint(app)
     if settings.metrics_endpoint:
         app.include_router(metrics_route.router)  # GET /metrics, not in the OpenAPI document
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
