@@ -79,3 +79,40 @@ def test_thinning_keeps_the_last_checkpoint_of_each_hour(ctx: Context) -> None:
         assert audit_tree.thin_checkpoints(conn, "2025-01-02T00:00:00.000000Z") == 1
         assert [c.size for c in audit_tree.list_checkpoints(conn)] == [1, 2, 3]
         assert audit_tree.latest_checkpoint(conn).size == 3  # type: ignore[union-attr]
+
+
+def test_a_record_sequenced_meanwhile_stops_the_batch_and_nothing_is_kept(
+        ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    add(ctx, 3)
+    integrate(ctx, 10)
+    add(ctx, 4)
+    with ctx.db.read() as conn:
+        before = audit_tree.load_state(conn)
+    c = audit_records.c
+    with pytest.raises(audit_tree.TreeDamaged):
+        with ctx.db.write() as conn:
+            audit_tree.lock(conn, wait=True)
+            real = audit_tree.leaf_hash
+
+            def sequence_one_first(data: bytes) -> bytes:
+                # Between reading the pending records and updating them, one of them gets
+                # a seq from somebody else (the same transaction: SQLite lets no other in).
+                monkeypatch.setattr(audit_tree, "leaf_hash", real)
+                newest = select(c.id).where(c.seq.is_(None)).order_by(c.id.desc()).limit(1)
+                conn.execute(update(audit_records).where(c.id == newest.scalar_subquery())
+                             .values(seq=10**6))
+                return real(data)
+
+            monkeypatch.setattr(audit_tree, "leaf_hash", sequence_one_first)
+            audit_tree.integrate_batch(conn, 10)
+    with ctx.db.read() as conn:
+        assert audit_tree.load_state(conn) == before
+        assert audit_tree.sequenced_count(conn) == (3, 4)
+    assert integrate(ctx, 10) == 4
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(audit_records).order_by(c.seq)).mappings().all()
+        state = audit_tree.load_state(conn)
+    leaves = [record_leaf_hash(r["seq"], r["id"], r) for r in rows]
+    assert [r["seq"] for r in rows] == list(range(7))
+    assert [bytes(r["leaf_hash"]) for r in rows] == leaves
+    assert state.size == 7 and state.root_hash == root(leaves)
