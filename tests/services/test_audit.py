@@ -146,6 +146,28 @@ def test_the_integrator_sequences_within_a_second_and_signs(ctx: Context) -> Non
     assert service.verify(ctx).ok
 
 
+def test_the_integrator_goes_in_small_batches_and_signs_when_a_checkpoint_is_due(
+        ctx: Context) -> None:
+    ctx.settings.audit_checkpoint_seconds = 1.0
+    integrator = service.Integrator(ctx)
+    integrator.batch = 20
+    add_records(ctx, integrator.batch + 5)
+
+    def signed_size() -> int | None:
+        note = service.latest_checkpoint(ctx)
+        return int(note.splitlines()[1]) if note is not None else None
+
+    assert integrator.run_once() == integrator.batch
+    assert signed_size() == integrator.batch  # the first checkpoint is due at once
+    assert integrator.run_once() == 5
+    assert integrator.run_once() == 0
+    assert signed_size() == integrator.batch  # the newest is younger than a second
+    time.sleep(1.1)
+    assert integrator.run_once() == 0
+    assert signed_size() == integrator.batch + 5  # the records before the quiet spell
+    assert service.verify(ctx).ok
+
+
 # --- verify: tampering ------------------------------------------------------------------
 
 TAMPERED = {
