@@ -28,19 +28,22 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AuditReader = Annotated[Principal, Depends(require(Permission.READ_AUDIT, "audit.read"))]
 CheckpointReader = Annotated[Principal, Depends(require(Permission.VERIFY_AUDIT,
                                                         "audit.checkpoint"))]
+# PostgreSQL text cannot hold a NUL character: a filter with one is refused here (422,
+# naming the parameter) rather than failing in the driver.
+NO_NUL = r"^[^\x00]*$"
 ProofReader = Annotated[Principal, Depends(require(Permission.VERIFY_AUDIT, "audit.proof"))]
 
 
 @router.get("/records", response_model=AuditPageOut)
 def list_records(
     request: Request, ctx: CtxDep, principal: AuditReader,
-    since: Annotated[str | None, Query(alias="from", max_length=32)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=32)] = None,
-    event: Annotated[str | None, Query(max_length=64)] = None,
-    actor: Annotated[str | None, Query(max_length=128)] = None,
-    purpose: Annotated[str | None, Query(max_length=32)] = None,
-    case_reference: Annotated[str | None, Query(max_length=200)] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=32, pattern=NO_NUL)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=32, pattern=NO_NUL)] = None,
+    event: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    actor: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
+    purpose: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    case_reference: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    outcome: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a database bigint
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPageOut:
@@ -116,7 +119,7 @@ def inclusion(
     request: Request, ctx: CtxDep, principal: ProofReader,
     seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     record_request_id: Annotated[str | None, Query(alias="request_id", min_length=1,
-                                                   max_length=64)] = None,
+                                                   max_length=64, pattern=NO_NUL)] = None,
     size: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> InclusionProofOut:
     """The inclusion proof of one record (by ``seq``, or by the ``request_id`` of the
