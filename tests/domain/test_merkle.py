@@ -1,6 +1,6 @@
 """Tests of hitmachine.domain.merkle against RFC 9162 and the transparency-dev vectors.
 
-Three independent sources of truth: the public vectors (shared folder next to the repo),
+Three independent sources of truth: the public vectors (tests/data/merkle-vectors, copied from transparency-dev/merkle),
 the published roots of the classic 8-leaf tree, and a literal recursive transcription of
 the RFC definitions (MTH, PATH, PROOF) written here, compared on random trees.
 """
@@ -32,7 +32,7 @@ from hitmachine.domain.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle"
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "merkle-vectors"
 REQUIRE_VECTORS = os.environ.get("HITMACHINE_REQUIRE_VECTORS") == "1"
 
 # The leaf data of the RFC 6962 / transparency-dev test tree and its published roots.
