@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
@@ -56,11 +56,13 @@ class Settings(BaseSettings):
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine
-    # audit prune` clears record contents (their leaf hashes stay).
+    # audit prune` clears record contents (their leaf hashes stay). The floor is the legal
+    # retention: no prune statement may allow less, and `audit verify` rejects one that did.
     audit_integrate: bool = True
     audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
     retention_days: int = Field(default=730, ge=1)
+    retention_floor_days: int = Field(default=730, ge=1)
 
     # The web pages (hitmachine.web): sessions, sign-in and lock-out.
     web_idle_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -80,6 +82,14 @@ class Settings(BaseSettings):
     pseudonym_scheme: Literal["hmac", "oprf"] = "hmac"
     keyservice_url: str | None = None
     keyservice_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _retention_above_floor(self) -> "Settings":
+        if self.retention_days < self.retention_floor_days:
+            raise ValueError(f"HITMACHINE_RETENTION_DAYS ({self.retention_days}) is below the "
+                             f"legal retention floor HITMACHINE_RETENTION_FLOOR_DAYS "
+                             f"({self.retention_floor_days})")
+        return self
 
     @property
     def keyring_path(self) -> Path:

@@ -46,6 +46,7 @@ from hitmachine.domain.identity import Identity
 from hitmachine.domain.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from hitmachine.domain.merkle import root as merkle_root
 from hitmachine.domain.principal import Principal, Role
+from hitmachine.domain.prune_statement import PruneStatement
 from hitmachine.keystore import checkpoint_key_path, load_checkpoint_signer, load_keyring
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, audit_tree
@@ -278,7 +279,9 @@ def verify(ctx: Context, *, outside_checkpoints: Sequence[str] = (),
         targets = _stored_targets(stored, verifiers[:1], origin, bad)
         wanted = {size for size, _, _ in targets} | {cp.size for cp, _ in outside}
         wanted.add(state.size)
-        scan = _scan(audit_tree.stream_leaves(conn), sorted(wanted), sequenced, progress, bad)
+        authority = _PruneAuthority(verifiers, origin, ctx.settings.retention_floor_days, bad)
+        scan = _scan(audit_tree.stream_leaves(conn), sorted(wanted), sequenced, authority,
+                     progress, bad)
     _check_roots(scan, state, targets, outside, bad)
     return VerifyResult(ok=not bad.problems, size=scan.size, root_hash=scan.root,
                         first_bad_seq=bad.seq, checkpoints_checked=len(targets) + len(outside),
@@ -352,7 +355,7 @@ class _Scan:
 
 
 def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
-          progress: Progress | None, bad: _Bad) -> _Scan:
+          authority: _PruneAuthority, progress: Progress | None, bad: _Bad) -> _Scan:
     """One pass over the records by seq: recompute each leaf, note the root at every size
     a checkpoint or the tree state names, and find the first record that is not right."""
     compact = CompactRange()
@@ -362,12 +365,11 @@ def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
     next_wanted = [w for w in wanted if w > 0]
     w_index = 0
     pruned_seqs = array("q")
-    prune_allowance = 0  # records below this seq may be pruned (authorised by audit.prune)
+    prune_allowance = 0  # records below this seq may be pruned (a signed prune statement)
     first_error: int | None = None
     n = 0
     pending_hashes: list[bytes] = []
-    event_index = 4 + LEAF_FIELDS.index("event")
-    detail_index = 4 + LEAF_FIELDS.index("detail")
+    event_index = LEAF_FIELDS.index("event")
     for row in rows:
         seq, record_id, stored, is_pruned = row[0], row[1], row[2], row[3]
         values = row[4:]
@@ -387,8 +389,8 @@ def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
             digest = leaf_hash(leaf_data_from_values(seq, record_id, values))
             if digest != stored_b and first_error is None:
                 first_error = _explain_mismatch(bad, seq, record_id, values, stored_b)
-            if values[event_index - 4] == "audit.prune" and digest == stored_b:
-                prune_allowance = max(prune_allowance, _before_seq(values[detail_index - 4], seq))
+            if values[event_index] == "audit.prune" and digest == stored_b:
+                prune_allowance = max(prune_allowance, authority.allowance(seq, values))
             # The tree is built from the stored leaf hashes, checked against the contents
             # just above: so the checkpoints judge the leaf hashes, and a changed record is
             # named by its own mismatch rather than by every checkpoint after it.
@@ -415,7 +417,8 @@ def _scan(rows: Iterable[Sequence[Any]], wanted: list[int], expected: int,
         beyond = bisect_left(pruned_seqs, prune_allowance)
         if beyond < len(pruned_seqs):
             seq = pruned_seqs[beyond]
-            bad.add(seq, f"seq {seq}: pruned without an audit.prune record that allows it")
+            bad.add(seq, f"seq {seq}: pruned, but no valid signed prune statement in a later "
+                         "audit.prune record covers it")
     return _Scan(n, compact.root(), roots, len(pruned_seqs), first_error)
 
 
@@ -441,13 +444,71 @@ def _explain_mismatch(bad: _Bad, seq: int, record_id: int, values: Sequence[Any]
     return seq
 
 
-def _before_seq(detail: str | None, own_seq: int) -> int:
-    try:
-        value = json.loads(detail or "{}").get("before_seq")
-    except (ValueError, AttributeError):
-        return 0
-    # A prune record only authorises pruning of what was sequenced before it.
-    return min(value, own_seq) if isinstance(value, int) and value >= 0 else 0
+class _PruneAuthority:
+    """Judges the ``audit.prune`` records the scan meets: how far each one allows pruning.
+
+    Only a prune statement signed with the log's key (or a ``--trusted-key``, for one
+    signed before a key change) counts, for this log, with a retention at least the
+    configured floor, dated no later than the record that carries it. The ``before_seq``
+    a database writer can put in a record's detail counts for nothing by itself.
+    """
+
+    _RECORDED_AT = LEAF_FIELDS.index("recorded_at")
+    _DETAIL = LEAF_FIELDS.index("detail")
+
+    def __init__(self, verifiers: Sequence[CheckpointVerifier], origin: str, floor_days: int,
+                 bad: _Bad) -> None:
+        self._verifiers = verifiers
+        self._origin = origin
+        self._floor = floor_days
+        self._bad = bad
+
+    def allowance(self, seq: int, values: Sequence[Any]) -> int:
+        """Records below the returned seq may be pruned; a bad statement is a problem."""
+        try:
+            detail = json.loads(values[self._DETAIL] or "{}")
+        except ValueError:
+            detail = None
+        if not isinstance(detail, dict):
+            detail = {}
+        note = detail.get("statement")
+        if note is None and not detail.get("before_seq"):
+            return 0  # a dry run, or nothing was due: no pruning claimed
+        statement, problem = self._read(note)
+        if statement is not None:
+            problem = self._judge(statement, values[self._RECORDED_AT])
+        if statement is None or problem is not None:
+            self._bad.add(seq, f"seq {seq}: audit.prune record whose prune statement {problem}")
+            return 0
+        # A statement only authorises pruning of what was sequenced before its record.
+        return min(statement.before_seq, seq)
+
+    def _read(self, note: Any) -> tuple[PruneStatement | None, str]:
+        if not isinstance(note, str):
+            return None, "is missing: the pruning it claims is not authorised"
+        body = None
+        for verifier in self._verifiers:
+            try:
+                body = verifier.verify_note(note)
+                break
+            except InvalidProof:
+                continue
+        if body is None:
+            return None, "has no valid signature by the log's key or a trusted key"
+        try:
+            return PruneStatement.parse(body), ""
+        except InvalidProof as exc:
+            return None, f"is not valid: {exc.detail}"
+
+    def _judge(self, statement: PruneStatement, recorded_at: str) -> str | None:
+        if statement.origin != self._origin:
+            return f"is for another log ({statement.origin})"
+        if statement.retention_days < self._floor:
+            return (f"allowed pruning after {statement.retention_days} days, below the "
+                    f"retention floor of {self._floor}")
+        if statement.signed_at > recorded_at:
+            return "is dated after the record that carries it"
+        return None
 
 
 def _check_roots(scan: _Scan, state: audit_tree.TreeState,
@@ -693,26 +754,34 @@ class PruneResult:
 
 
 def prune(ctx: Context, principal: Principal, request_id: str, *,
-          now: str | None = None, dry_run: bool = False) -> PruneResult:
+          dry_run: bool = False) -> PruneResult:
     """Clear the contents of records older than the retention period; their leaf hashes
     stay, so the tree and every checkpoint still verify.
 
-    An ``audit.prune`` record naming ``before_seq`` is sequenced first: the verifier only
-    accepts pruned records below the ``before_seq`` of a prune record that comes after
-    them, so nobody can hide a record by "pruning" it."""
-    moment = parse_iso_utc(now) if now else utc_now()
-    cutoff = iso_utc(moment - _seconds(ctx.settings.retention_days * 86400))
+    The permission is a prune statement signed with the checkpoint key (which no database
+    writer holds), naming the seq range and the retention, in the ``audit.prune`` record
+    sequenced first: the verifier only accepts pruned records below the range of a valid
+    statement, so nobody can hide a record by "pruning" it.
+    """
+    days = ctx.settings.retention_days
+    if days < ctx.settings.retention_floor_days:
+        raise InvalidInput("retention_days", "is below the legal retention floor "
+                                             f"({ctx.settings.retention_floor_days} days)")
+    moment = utc_now()
+    cutoff = iso_utc(moment - _seconds(days * 86400))
     integrate(ctx, wait=True)
     with ctx.db.read() as conn:
-        count, highest = audit_tree.prune_candidates(conn, cutoff)
-    if dry_run or highest is None:
+        before_seq, count = audit_tree.prune_range(conn, cutoff)
+    if dry_run or count == 0:
         _audit(ctx, principal, "audit.prune", request_id,
                {"cutoff": cutoff, "before_seq": 0, "records": 0, "candidates": count,
                 "dry_run": dry_run})
         return PruneResult(cutoff, count if dry_run else 0, 0, 0)
-    before_seq = highest + 1
+    statement = PruneStatement(ctx.settings.origin, before_seq, days, iso_utc(moment))
+    note = signer(ctx).sign_note(statement.body())
     _audit(ctx, principal, "audit.prune", request_id,
-           {"cutoff": cutoff, "before_seq": before_seq, "records": count})
+           {"cutoff": cutoff, "before_seq": before_seq, "records": count,
+            "retention_days": days, "statement": note})
     integrate(ctx, wait=True)  # the prune record gets its seq (above before_seq) first
     pruned = 0
     while True:

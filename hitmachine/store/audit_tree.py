@@ -40,7 +40,7 @@ __all__ = [
     "list_checkpoints",
     "load_state",
     "lock",
-    "prune_candidates",
+    "prune_range",
     "record_at",
     "records_by_request_id",
     "sequenced_count",
@@ -340,14 +340,25 @@ def thin_checkpoints(conn: Connection, before: str) -> int:
     return int(result.rowcount or 0)
 
 
-def prune_candidates(conn: Connection, cutoff: str) -> tuple[int, int | None]:
-    """(count, highest seq) of the sequenced, unpruned records recorded before ``cutoff``.
+def prune_range(conn: Connection, cutoff: str) -> tuple[int, int]:
+    """(before_seq, count): the longest run of sequenced records from seq 0 that were all
+    recorded before ``cutoff``, and how many of them are still to be cleared.
 
-    Prune records themselves are never pruned: each one authorises the pruning below it
-    (``before_seq``), and the verifier needs to read that.
+    A run from the start, not "every record older than the cutoff": a record whose
+    ``recorded_at`` was set in the past by someone writing to the database is sequenced
+    late, and must not stretch the range over the recent records before it. Pruned
+    records (``recorded_at`` cleared to "") count as old. Prune records themselves are
+    never cleared: each one carries the signed statement the verifier needs.
     """
-    row = conn.execute(select(func.count(), func.max(_c.seq)).where(*_prunable(cutoff))).one()
-    return int(row[0]), (int(row[1]) if row[1] is not None else None)
+    young = conn.execute(select(func.min(_c.seq))
+                         .where(_c.seq.is_not(None), _c.recorded_at >= cutoff)).scalar()
+    if young is None:
+        last = conn.execute(select(func.max(_c.seq))).scalar()
+        young = 0 if last is None else int(last) + 1
+    before_seq = int(young)
+    count = conn.execute(select(func.count())
+                         .where(*_prunable(cutoff), _c.seq < before_seq)).scalar()
+    return before_seq, int(count or 0)
 
 
 def _prunable(cutoff: str) -> list[Any]:
@@ -356,9 +367,27 @@ def _prunable(cutoff: str) -> list[Any]:
 
 
 def clear_contents(conn: Connection, cutoff: str, before_seq: int, limit: int) -> int:
-    """Clear the contents of up to ``limit`` prunable records below ``before_seq``."""
-    ids = (select(_c.id).where(*_prunable(cutoff), _c.seq < before_seq)
-           .order_by(_c.seq).limit(limit))
-    result = conn.execute(update(audit_records).where(_c.id.in_(ids))
+    """Clear the contents of up to ``limit`` prunable records below ``before_seq``, lowest
+    seq first. The caller holds the integration lock.
+
+    Each record's contents are checked against its leaf hash first (``TreeDamaged``
+    otherwise, nothing cleared in this batch): clearing a record that somebody changed
+    would turn the evidence of that change into an authorised pruning.
+    """
+    rows = conn.execute(select(*LEAF_COLUMNS)
+                        .where(*_prunable(cutoff), _c.seq < before_seq)
+                        .order_by(_c.seq).limit(limit)).all()
+    for row in rows:
+        stored = bytes(row[2]) if row[2] is not None else b""
+        if leaf_hash(leaf_data_from_values(int(row[0]), int(row[1]), row[4:])) != stored:
+            raise TreeDamaged(f"seq {row[0]}: the record does not match its leaf hash, so it "
+                              "is not pruned; run 'hitmachine audit verify'")
+    if not rows:
+        return 0
+    # The rows just checked are the prunable ones in this seq range: our code changes a
+    # sequenced record only under the integration lock, which the caller holds.
+    result = conn.execute(update(audit_records)
+                          .where(*_prunable(cutoff), _c.seq >= int(rows[0][0]),
+                                 _c.seq <= int(rows[-1][0]))
                           .values(pruned=True, **PRUNED_VALUES))
     return int(result.rowcount or 0)

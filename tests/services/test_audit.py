@@ -18,14 +18,17 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 
+from hitmachine.config import Settings
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.audit_encoding import PRUNED_VALUES
 from hitmachine.domain.checkpoint import CheckpointSigner
 from hitmachine.domain.identity import normalise_identity
 from hitmachine.domain.merkle import CompactRange
 from hitmachine.domain.principal import Principal, Role
+from hitmachine.domain.prune_statement import PruneStatement
 from hitmachine.keystore import WatchedKeyring, checkpoint_key_path, write_secret_file
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
@@ -396,21 +399,94 @@ def test_subject_lookup_finds_the_person_under_every_key_version(ctx: Context) -
 
 # --- retention --------------------------------------------------------------------------
 
-def test_pruning_clears_contents_keeps_leaves_and_verify_stays_green(log: Context) -> None:
-    add_records(log, 5, recorded_at="2100-01-01T00:00:00.000000Z")  # not yet due
-    service.sign_checkpoint_now(log)
-    # Everything recorded "now" is older than the retention period 10,000 days from now.
-    later = "2050-01-01T00:00:00.000000Z"
-    result = service.prune(log, OFFICER, "rid-prune", now=later)
-    assert result.pruned >= N
-    assert row_at(log, 0)["actor"] == "" and row_at(log, 0)["pruned"]
-    verified = service.verify(log)
+def test_pruning_clears_contents_keeps_leaves_and_verify_stays_green(ctx: Context) -> None:
+    add_records(ctx, 30, recorded_at="2020-01-01T00:00:00.000000Z")  # past the retention
+    add_records(ctx, 5, start=30)  # recorded now: not yet due
+    add_records(ctx, 2, start=35, recorded_at="2019-01-01T00:00:00.000000Z")  # backdated
+    service.sign_checkpoint_now(ctx)
+    result = service.prune(ctx, OFFICER, "rid-prune")
+    assert (result.pruned, result.before_seq) == (30, 30)
+    assert row_at(ctx, 0)["actor"] == "" and row_at(ctx, 0)["pruned"]
+    # The backdated records come after recent ones: not pruned.
+    assert not row_at(ctx, 35)["pruned"] and not row_at(ctx, 30)["pruned"]
+    verified = service.verify(ctx)
     assert verified.ok, verified.problems
     assert verified.pruned == result.pruned
-    # Pruning a record that no audit.prune record allows is caught.
+    # The audit.prune record carries the statement, signed with the checkpoint key.
+    with ctx.db.read() as conn:
+        [detail] = conn.execute(select(audit_records.c.detail).where(
+            audit_records.c.event == "audit.prune")).scalars()
+    body = service.signer(ctx).verifier().verify_note(json.loads(detail)["statement"])
+    statement = PruneStatement.parse(body)
+    assert (statement.before_seq, statement.retention_days) == (30, 730)
+    # Pruning a record that no statement allows is caught.
     c = audit_records.c
-    seq = N  # the first record of 2100: not below the prune record's before_seq
-    assert row_at(log, seq)["recorded_at"].startswith("2100")
-    execute(log, update(audit_records).where(c.seq == seq).values(pruned=True, **PRUNED_VALUES))
-    result2 = service.verify(log)
-    assert not result2.ok and result2.first_bad_seq == seq, result2.problems
+    for seq in (30, 35):
+        execute(ctx, update(audit_records).where(c.seq == seq)
+                .values(pruned=True, **PRUNED_VALUES))
+    result2 = service.verify(ctx)
+    assert not result2.ok and result2.first_bad_seq == 30, result2.problems
+
+
+def test_a_retention_below_the_floor_is_refused() -> None:
+    with pytest.raises(ValidationError, match="floor"):
+        Settings(retention_days=30)
+    assert Settings(retention_days=30, retention_floor_days=30).retention_days == 30
+
+
+def test_a_statement_below_the_floor_does_not_authorise(ctx: Context) -> None:
+    add_records(ctx, 10, recorded_at="2025-06-01T00:00:00.000000Z")
+    add_records(ctx, 2)
+    service.sign_checkpoint_now(ctx)
+    # Whoever held the key pruned after 100 days; the legal floor is 730.
+    ctx.settings.retention_days = ctx.settings.retention_floor_days = 100
+    assert service.prune(ctx, OFFICER, "rid-prune").pruned == 10
+    ctx.settings.retention_floor_days = 730
+    result = service.verify(ctx)
+    assert not result.ok and result.first_bad_seq == 0
+    assert any("below the retention floor" in p for p in result.problems), result.problems
+
+
+# --- pruning must be authorised by the checkpoint key (issue 13, finding 2) ---------------
+
+def _forge_prune(ctx: Context, detail: dict[str, Any]) -> None:
+    """What a database-only actor can do: a pending audit.prune record, plain INSERT."""
+    record = AuditRecord(event="audit.prune", actor="console", role="admin",
+                         organisation="veiligheidshuis", request_id="forged",
+                         outcome=Outcome.OK, detail=detail)
+    execute(ctx, insert(audit_records).values(record.to_row()))
+
+
+def _blank_recent(ctx: Context, below: int) -> None:
+    c = audit_records.c
+    execute(ctx, update(audit_records)
+            .where(c.seq < below, c.event == "query.household")
+            .values(pruned=True, **PRUNED_VALUES))
+
+
+def test_a_forged_prune_record_cannot_hide_recent_records(log: Context) -> None:
+    outside = service.latest_checkpoint(log)
+    assert outside is not None
+    _forge_prune(log, {"before_seq": N, "cutoff": "2999-01-01T00:00:00.000000Z", "records": N})
+    service.integrate(log)
+    _blank_recent(log, N)
+    result = service.verify(log, outside_checkpoints=(outside,))
+    assert not result.ok
+    assert result.first_bad_seq == 0, result.problems
+
+
+def test_a_prune_statement_from_another_key_or_altered_does_not_authorise(
+        log: Context) -> None:
+    other = CheckpointSigner.generate(log.settings.origin)
+    statement = PruneStatement(log.settings.origin, N, log.settings.retention_days,
+                               "2026-01-01T00:00:00.000000Z").body()
+    _forge_prune(log, {"before_seq": N, "statement": other.sign_note(statement)})
+    genuine = service.signer(log).sign_note(statement)
+    # A genuine signature, but the body changed afterwards: the range widened.
+    _forge_prune(log, {"before_seq": N + 1,
+                       "statement": genuine.replace(f"before_seq {N}", f"before_seq {N + 1}")})
+    service.integrate(log)
+    _blank_recent(log, N)
+    result = service.verify(log)
+    assert not result.ok and result.first_bad_seq is not None
+    assert any("statement" in p for p in result.problems), result.problems

@@ -58,7 +58,8 @@ def test_pruning_clears_only_what_is_due_and_keeps_the_leaf_hash(ctx: Context) -
     add(ctx, 2)
     integrate(ctx, 10)
     with ctx.db.read() as conn:
-        assert audit_tree.prune_candidates(conn, "2021-01-01T00:00:00.000000Z") == (3, 2)
+        # (before_seq, records to clear below it)
+        assert audit_tree.prune_range(conn, "2021-01-01T00:00:00.000000Z") == (3, 3)
         before = conn.execute(select(audit_records.c.leaf_hash).order_by(audit_records.c.seq)
                               ).scalars().all()
     with ctx.db.write() as conn:
@@ -116,3 +117,28 @@ def test_a_record_sequenced_meanwhile_stops_the_batch_and_nothing_is_kept(
     assert [r["seq"] for r in rows] == list(range(7))
     assert [bytes(r["leaf_hash"]) for r in rows] == leaves
     assert state.size == 7 and state.root_hash == root(leaves)
+
+
+def test_a_backdated_record_does_not_stretch_the_prune_range(ctx: Context) -> None:
+    """A record given an old recorded_at by a database writer is sequenced late; the range
+    to prune stops at the first recent record before it (issue 13, finding 2)."""
+    add(ctx, 2, recorded_at="2020-01-01T00:00:00.000000Z")
+    add(ctx, 2)
+    add(ctx, 1, recorded_at="2019-01-01T00:00:00.000000Z")
+    integrate(ctx, 10)
+    with ctx.db.read() as conn:
+        assert audit_tree.prune_range(conn, "2021-01-01T00:00:00.000000Z") == (2, 2)
+
+
+def test_pruning_refuses_a_record_that_no_longer_matches_its_leaf(ctx: Context) -> None:
+    add(ctx, 2, recorded_at="2020-01-01T00:00:00.000000Z")
+    add(ctx, 1)
+    integrate(ctx, 10)
+    # Backdating a recent record to get it pruned: its leaf no longer matches.
+    with ctx.db.write() as conn:
+        conn.execute(update(audit_records).where(audit_records.c.seq == 2)
+                     .values(recorded_at="2020-01-01T00:00:00.000000Z"))
+    with pytest.raises(audit_tree.TreeDamaged), ctx.db.write() as conn:
+        audit_tree.clear_contents(conn, "2021-01-01T00:00:00.000000Z", 3, 100)
+    with ctx.db.read() as conn:
+        assert not any(conn.execute(select(audit_records.c.pruned)).scalars())
