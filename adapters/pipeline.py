@@ -35,6 +35,7 @@ from adapters.mapping import FILTERED, Mapping, Person, RowReader
 from adapters.pseudonymise import Keys, make_pseudonymiser
 from adapters.source import CsvLayout, CsvSource, Row, Source
 from hitmachine.domain import wire
+from hitmachine.domain.csv_cells import safe_row
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
 
@@ -148,12 +149,14 @@ class RejectsFile:
             self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             self._fh = self._tmp.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh)
-            self._writer.writerow(self.HEADER)
+            self._writer.writerow(safe_row(self.HEADER))
 
     def write(self, rejects: Iterable[Reject]) -> None:
         if self._fh is not None:
-            self._writer.writerows((r.row, "" if r.line is None else r.line, " ".join(r.fields),
-                                    r.reason) for r in rejects)
+            # safe_row: field names come from the agency's export and must not run as a
+            # formula when someone opens the file in a spreadsheet.
+            self._writer.writerows(safe_row((r.row, r.line, " ".join(r.fields), r.reason))
+                                   for r in rejects)
 
     def finish(self) -> None:
         if self._fh is not None and self.path is not None:

