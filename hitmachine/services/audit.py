@@ -64,6 +64,9 @@ SQLITE_ROUND_BATCH = 250
 # After a full batch the integrator goes on this soon, and no sooner: in the pause the
 # writers that queued for the lock meanwhile take their turn.
 ROUND_PAUSE_SECONDS = 0.005
+# A record waits at most one integrator round (audit_integrate_seconds, at most 1 s) plus
+# the rounds for the records before it. Past this the integrator is stopped or failing.
+PENDING_LIMIT_SECONDS = 30.0
 EXPORT_PAGE = 5_000
 PRUNE_BATCH = 10_000
 THIN_AFTER_SECONDS = 24 * 3600  # stored checkpoints older than a day: one per hour kept
@@ -104,6 +107,21 @@ def has_pending(ctx: Context) -> bool:
     """Cheap (the partial index on pending records): is there anything to sequence?"""
     with ctx.db.read() as conn:
         return audit_tree.has_pending(conn)
+
+
+def pending_seconds(ctx: Context) -> float:
+    """How long the oldest record not yet in the tree has waited (0 when none waits).
+
+    Until the integrator hashes it, a record is protected only by the database's access
+    control: this is the window in which a database writer can change it unseen."""
+    with ctx.db.read() as conn:
+        oldest = audit_tree.oldest_pending(conn)
+    if not oldest:
+        return 0.0
+    try:
+        return max(0.0, (utc_now() - parse_iso_utc(oldest)).total_seconds())
+    except ValueError:  # not our timestamp format: somebody wrote it by hand
+        return float("inf")
 
 
 def _sign_if_due(ctx: Context, conn: Connection, state: audit_tree.TreeState,
@@ -806,7 +824,8 @@ def _audit(ctx: Context, principal: Principal, event: str, request_id: str,
     ctx.audit.append(AuditRecord.by(principal, event, request_id, outcome, detail=detail))
 
 
-__all__ = ["ConsistencyProof", "EXPORT_COLUMNS", "InclusionProof", "Integrator", "PruneResult",
-           "VerifyResult", "export_records", "export_row", "integrate", "latest_checkpoint",
-           "prove_consistency", "prove_inclusion", "prune", "sign_checkpoint_now", "signer",
-           "subject_pseudonyms", "subject_records", "verifier_key", "verify"]
+__all__ = ["PENDING_LIMIT_SECONDS", "ConsistencyProof", "EXPORT_COLUMNS", "InclusionProof",
+           "Integrator", "PruneResult", "VerifyResult", "export_records", "export_row",
+           "integrate", "latest_checkpoint", "pending_seconds", "prove_consistency",
+           "prove_inclusion", "prune", "sign_checkpoint_now", "signer", "subject_pseudonyms",
+           "subject_records", "verifier_key", "verify"]

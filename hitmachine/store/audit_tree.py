@@ -40,6 +40,7 @@ __all__ = [
     "list_checkpoints",
     "load_state",
     "lock",
+    "oldest_pending",
     "prune_range",
     "record_at",
     "records_by_request_id",
@@ -234,6 +235,13 @@ def _mark_sequenced(db: _Driver, ids: list[int], seqs: range, hashes: list[bytes
 def has_pending(conn: Connection) -> bool:
     """Whether any record waits to be sequenced (one probe of the partial index)."""
     return conn.execute(select(_c.id).where(_c.seq.is_(None)).limit(1)).first() is not None
+
+
+def oldest_pending(conn: Connection) -> str | None:
+    """``recorded_at`` of the first record waiting to be sequenced (the lowest id, one probe
+    of the partial index), or None when nothing waits."""
+    return conn.execute(select(_c.recorded_at).where(_c.seq.is_(None))
+                        .order_by(_c.id).limit(1)).scalar()
 
 
 def sequenced_count(conn: Connection) -> tuple[int, int]:
