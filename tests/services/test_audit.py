@@ -507,16 +507,27 @@ def test_a_forged_prune_record_cannot_hide_recent_records(log: Context) -> None:
 
 def test_a_prune_statement_from_another_key_or_altered_does_not_authorise(
         log: Context) -> None:
-    other = CheckpointSigner.generate(log.settings.origin)
-    statement = PruneStatement(log.settings.origin, N, log.settings.retention_days,
-                               "2026-01-01T00:00:00.000000Z").body()
-    _forge_prune(log, {"before_seq": N, "statement": other.sign_note(statement)})
-    genuine = service.signer(log).sign_note(statement)
-    # A genuine signature, but the body changed afterwards: the range widened.
-    _forge_prune(log, {"before_seq": N + 1,
-                       "statement": genuine.replace(f"before_seq {N}", f"before_seq {N + 1}")})
+    origin, days = log.settings.origin, log.settings.retention_days
+    other = CheckpointSigner.generate(origin)
+    statement = PruneStatement(origin, N, days, "2026-01-01T00:00:00.000000Z").body()
+    key = service.signer(log)
+    genuine = key.sign_note(statement)
+    forged = [
+        other.sign_note(statement),                                   # another key
+        genuine.replace(f"before_seq {N}", f"before_seq {N + 1}"),   # body altered
+        key.sign_note(PruneStatement("another/log", N, days,
+                                     "2026-01-01T00:00:00.000000Z").body()),
+        key.sign_note(PruneStatement(origin, N, days,                 # dated in the future
+                                     "2999-01-01T00:00:00.000000Z").body()),
+    ]
+    for note in forged:
+        _forge_prune(log, {"before_seq": N, "statement": note})
     service.integrate(log)
     _blank_recent(log, N)
     result = service.verify(log)
-    assert not result.ok and result.first_bad_seq is not None
-    assert any("statement" in p for p in result.problems), result.problems
+    assert not result.ok and result.first_bad_seq == 0
+    expected = ["no valid signature", "no valid signature", "another log",
+                "dated after the record"]
+    for seq, text in enumerate(expected, N):
+        assert any(p.startswith(f"seq {seq}: ") and text in p for p in result.problems), \
+            (seq, text, result.problems)
