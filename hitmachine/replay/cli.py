@@ -191,14 +191,15 @@ def replay_command(
     for line in lines:
         stdout.print(escape(line), soft_wrap=True)
     # The engine's one measurement, which the report's method note gives too.
-    stdout.print(f"replay took {summary_seconds(outcome.run.seconds)}")
+    stdout.print(f"replay took {run_time(outcome.run.seconds)}")
 
 
-def summary_seconds(value: float) -> str:
+def run_time(value: float) -> str:
     """The run time as the English report writes it (the Dutch one with a decimal comma)."""
     from hitmachine.replay.texts import Words
 
     return Words("en").seconds(value)
 
 
-__all__ = ["Language", "RichProgress", "parse_adapter_tokens", "parse_reference_date", "replay_command"]
+__all__ = ["Language", "RichProgress", "parse_adapter_tokens", "parse_reference_date",
+           "replay_command", "run_time"]

@@ -2,9 +2,10 @@
 
 Pure functions over ids and agency codes: no names, BSNs or birth dates reach this module's
 output (the rows where the answers differ carry the member's age in whole years on the
-reference date, which the disclosure rules turn on, never the birth date). ``summarise`` gives exactly the ``summary.json`` of docs/replay.md; ``Figures`` adds
-what the report shows beside it (multi-agency households, the manual answers' own tally,
-agreement statistics, the disagreeing rows).
+reference date, which the disclosure rules turn on, never the birth date). ``summarise``
+gives exactly the ``summary.json`` of docs/replay.md; ``Figures`` adds what the report shows
+beside it (multi-agency households, the manual answers' own tally, agreement statistics,
+the disagreeing rows with what explains them, the co-occurrence per person).
 """
 
 from __future__ import annotations
