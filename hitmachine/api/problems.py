@@ -8,6 +8,7 @@ document repeats the value that was wrong, only the field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hitmachine.api.auth import principal_for_failure
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import FieldError, HitmachineError, Unavailable
+from hitmachine.services import query as query_service
 
 log = logging.getLogger("hitmachine.api")
 PROBLEM_JSON = "application/problem+json"
@@ -84,8 +86,25 @@ def handle_hitmachine_error(request: Request, exc: HitmachineError) -> JSONRespo
 
 def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [_field_error(e) for e in exc.errors()]
+    errors.extend(_semantic_errors(request, exc.body, errors))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return _respond(request, 422, "Invalid input", detail, "invalid-input", errors)
+
+
+def _semantic_errors(request: Request, body: Any, found: list[FieldError]) -> list[FieldError]:
+    """The errors the operation itself would find in the fields the schema accepted (an
+    unknown purpose, an invalid BSN, ...). The schema's validation runs first and stops
+    the request; without these the caller would learn of them only on the next try."""
+    check = _SEMANTIC_CHECKS.get(str(request.scope.get("state", {}).get("audit_event")))
+    if check is None or not isinstance(body, dict):
+        return []
+    flagged = {e.field for e in found}
+    return [e for e in check(request.app.state.ctx, body, flagged) if e.field not in flagged]
+
+
+_SEMANTIC_CHECKS: dict[str, Callable[[Any, dict[str, Any], set[str]], list[FieldError]]] = {
+    "query.household": query_service.raw_field_errors,
+}
 
 
 def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

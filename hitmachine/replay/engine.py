@@ -66,6 +66,7 @@ class ReplayOptions:
     purpose: str = DEFAULT_PURPOSE
     keep_instance: Path | None = None
     batch_size: int = 5000
+    lang: str = "nl"                 # the report's language: nl or en
 
     def check(self) -> None:
         """Option combinations that cannot work, refused before anything else happens."""
@@ -116,6 +117,8 @@ class RunInfo:
     queries: int = 0
     seconds: float = 0.0             # checking + publishing + asking
     kept_instance: Path | None = None
+    # agency -> (min age, max age) of its disclosure rule (known for embedded only)
+    age_limits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @property
     def case_reference_prefix(self) -> str:
@@ -191,6 +194,10 @@ class EmbeddedTarget:
         by_code = self._base.agency_map()
         return {c: describe_rule(by_code[c].disclosure.min_age, by_code[c].disclosure.max_age)
                 for c in codes}
+
+    def age_limits(self, codes: tuple[str, ...]) -> dict[str, tuple[int | None, int | None]]:
+        by_code = self._base.agency_map()
+        return {c: (by_code[c].disclosure.min_age, by_code[c].disclosure.max_age) for c in codes}
 
     def check(self, inputs: ReplayInput, purpose: str) -> None:
         configured = self._base.purpose_map().get(purpose)
@@ -286,6 +293,9 @@ class RemoteTarget:
 
     def rules(self, codes: tuple[str, ...]) -> dict[str, str] | None:
         return None  # the API does not publish its disclosure rules; they are the server's
+
+    def age_limits(self, codes: tuple[str, ...]) -> dict[str, tuple[int | None, int | None]]:
+        return {}
 
     def check(self, inputs: ReplayInput, purpose: str) -> None:
         purposes = {p["code"] for p in self._get("/v1/purposes")}
@@ -493,7 +503,8 @@ def run_replay(options: ReplayOptions, progress: Progress | None = None) -> Repl
                   reference_date=options.reference_date,
                   started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   agency_names={a: names[a] for a in inputs.agencies},
-                  rules=target.rules(inputs.agencies), kept_instance=options.keep_instance)
+                  rules=target.rules(inputs.agencies), kept_instance=options.keep_instance,
+                  age_limits=target.age_limits(inputs.agencies))
     run.phases["checking"] = time.perf_counter() - started
     try:
         mark = time.perf_counter()
@@ -517,7 +528,7 @@ def run_replay(options: ReplayOptions, progress: Progress | None = None) -> Repl
     hits = {member: tuple(agencies) for member, agencies in answers.items()}
     summary = summarise(inputs, hits)
     outcome = ReplayOutcome(inputs=inputs, answers=answers, run=run, summary=summary)
-    outcome.files = write_outputs(outcome, options.out, progress)
+    outcome.files = write_outputs(outcome, options.out, progress, lang=options.lang)
     return outcome
 
 

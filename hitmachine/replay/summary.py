@@ -1,9 +1,11 @@
 """The replay's figures, from the machine's answers (and the manual ones, when given).
 
 Pure functions over ids and agency codes: no names, BSNs or birth dates reach this module's
-output. ``summarise`` gives exactly the ``summary.json`` of docs/replay.md; ``Figures`` adds
-what the report shows beside it (multi-agency households, the manual answers' own tally,
-agreement statistics, the disagreeing rows).
+output (the rows where the answers differ carry the member's age in whole years on the
+reference date, which the disclosure rules turn on, never the birth date). ``summarise``
+gives exactly the ``summary.json`` of docs/replay.md; ``Figures`` adds what the report shows
+beside it (multi-agency households, the manual answers' own tally, agreement statistics,
+the disagreeing rows with what explains them, the co-occurrence per person).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hitmachine.domain.identity import age_on
 from hitmachine.replay.inputs import Household, ManualAnswer, ReplayInput
 
 NONE = "none"
@@ -71,6 +74,10 @@ def summarise(inputs: ReplayInput, hits: Mapping[str, Collection[str]]) -> dict[
                           "individuals": sum(a in s for s in by_member.values())}
                       for a in agencies},
         "by_combination": dict(sorted(combinations.items())),
+        # Co-occurrence per person beside the household's: two agencies that each know a
+        # different member of a household are a household combination, not a person's.
+        "individuals_by_combination": dict(sorted(
+            Counter(combination_key(a) for a in by_member.values()).items())),
         "member_hits": by_member,
     }
     if inputs.manual is not None:
@@ -117,13 +124,30 @@ class AgreementStats:
         return (self.agreed / n - chance) / (1 - chance)
 
 
+AgeLimits = tuple[int | None, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Disagreement:
+    """A manual row the machine answered otherwise, with what explains it: the basis of the
+    machine's match, and the member's age on the reference date beside the agency's rule."""
+
     household_id: str
     member_id: str
     agency: str
     manual: bool
     machine: bool
+    basis: str | None = None         # "bsn" or "name_birthdate" when the machine knew them
+    age: int | None = None           # whole years on the reference date
+    limits: AgeLimits | None = None  # the agency's rule, when known (embedded runs)
+
+    @property
+    def outside_rule(self) -> bool:
+        """The age falls outside the agency's rule: a hit there is never disclosed."""
+        if self.limits is None or self.age is None:
+            return False
+        low, high = self.limits
+        return (low is not None and self.age < low) or (high is not None and self.age > high)
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,7 @@ class Figures:
     agencies: tuple[str, ...]
     multi_agency_households: int
     households_by_agency_count: dict[int, int]   # 0, 1, 2, ... agencies -> households
+    individuals_by_agency_count: dict[int, int]  # 0, 1, 2, ... agencies -> individuals
     agreement: tuple[AgreementStats, ...] | None
     disagreements: tuple[Disagreement, ...]
     manual_households_without_known: int | None  # the manual answers' own "without a hit"
@@ -141,11 +166,16 @@ class Figures:
 
 
 def figures(inputs: ReplayInput, summary: dict[str, Any],
-            bases: Mapping[str, Mapping[str, str]] | None = None) -> Figures:
-    """``bases``: member id -> agency -> basis of the match, as the query API answered."""
+            bases: Mapping[str, Mapping[str, str]] | None = None,
+            age_limits: Mapping[str, AgeLimits] | None = None) -> Figures:
+    """``bases``: member id -> agency -> basis of the match, as the query API answered;
+    ``age_limits``: agency -> (min, max) age of its disclosure rule, where known."""
     agencies = inputs.agencies
     by_member: dict[str, list[str]] = summary["member_hits"]
     counts = Counter(len(a) for a in household_agencies(inputs.households, by_member).values())
+    person_counts = Counter(len(a) for a in by_member.values())
+    ages = {m.member_id: age_on(m.date_of_birth, inputs.reference_date)
+            for h in inputs.households for m in h.members}
     stats: tuple[AgreementStats, ...] | None = None
     disagreements: list[Disagreement] = []
     manual_without: int | None = None
@@ -154,8 +184,12 @@ def figures(inputs: ReplayInput, summary: dict[str, Any],
         for answer in inputs.manual:
             machine = answer.agency in by_member.get(answer.member_id, ())
             if machine != answer.known:
-                disagreements.append(Disagreement(answer.household_id, answer.member_id,
-                                                  answer.agency, answer.known, machine))
+                basis = (bases or {}).get(answer.member_id, {}).get(answer.agency)
+                disagreements.append(Disagreement(
+                    answer.household_id, answer.member_id, answer.agency, answer.known,
+                    machine, basis=basis if machine else None,
+                    age=ages.get(answer.member_id),
+                    limits=(age_limits or {}).get(answer.agency)))
         known = {a.household_id for a in inputs.manual if a.known}
         manual_without = sum(1 for h in inputs.households if h.household_id not in known)
     basis = {a: {"bsn": 0, "name_birthdate": 0} for a in agencies}
@@ -167,6 +201,8 @@ def figures(inputs: ReplayInput, summary: dict[str, Any],
         summary=summary, agencies=agencies,
         multi_agency_households=sum(v for k, v in counts.items() if k >= 2),
         households_by_agency_count={k: counts.get(k, 0) for k in range(len(agencies) + 1)},
+        individuals_by_agency_count={k: person_counts.get(k, 0)
+                                     for k in range(len(agencies) + 1)},
         agreement=stats,
         disagreements=tuple(sorted(disagreements, key=lambda d: (d.member_id, d.agency))),
         manual_households_without_known=manual_without,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
@@ -117,9 +118,20 @@ class Prepared:
 
 
 def prepare(ctx: Context, query: HouseholdQuery) -> Prepared:
-    purpose = _purpose(ctx, query)
+    # Every field error in one answer: the purpose's errors and the members' together, so
+    # a caller does not fix one field only to learn of the next on the following try.
+    purpose, errors = _purpose(ctx, query.purpose, query.reference_date is not None,
+                               query.case_reference)
+    identities: list[Identity] = []
+    try:
+        identities = normalise_members(query.members)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    if len(query.members) > ctx.settings.max_members:
+        errors.append(_too_many(ctx))
+    if errors or purpose is None:
+        raise InvalidInput.many(errors)
     on = query.reference_date or local_today(ctx.settings.timezone)
-    identities = normalise_members(query.members)
     pseudonymiser = ctx.pseudonymiser
     per_version = {v: pseudonymiser.pseudonymise(identities, v)
                    for v in pseudonymiser.active_versions}
@@ -178,15 +190,59 @@ def normalise_members(members: Sequence[MemberInput]) -> list[Identity]:
     return identities
 
 
-def _purpose(ctx: Context, query: HouseholdQuery) -> Purpose:
-    purpose = ctx.purposes.get(query.purpose)
+def _purpose(ctx: Context, code: str, has_reference_date: bool,
+             case_reference: str | None) -> tuple[Purpose | None, list[FieldError]]:
+    errors: list[FieldError] = []
+    purpose = ctx.purposes.get(code)
     if purpose is None:
-        raise InvalidInput("purpose", "is not a configured purpose (see GET /v1/purposes)")
-    if query.reference_date is not None and not purpose.allows_reference_date:
-        raise InvalidInput("reference_date", "is only allowed for a purpose that replays a test")
-    if not query.case_reference.strip():
-        raise InvalidInput("case_reference", "is required")
-    return purpose
+        errors.append(FieldError("purpose",
+                                 "is not a configured purpose (see GET /v1/purposes)"))
+    elif has_reference_date and not purpose.allows_reference_date:
+        errors.append(FieldError("reference_date",
+                                 "is only allowed for a purpose that replays a test"))
+    if case_reference is not None and not case_reference.strip():
+        errors.append(FieldError("case_reference", "is required"))
+    return purpose, errors
+
+
+def _too_many(ctx: Context) -> FieldError:
+    return FieldError("members", f"at most {ctx.settings.max_members} members per query")
+
+
+MEMBER_FIELDS = ("bsn", "given_names", "prefix", "surname", "date_of_birth")
+
+
+def raw_field_errors(ctx: Context, body: Mapping[str, Any],
+                     flagged: set[str]) -> list[FieldError]:
+    """The errors ``prepare`` would report, found in a raw request body whose shape the
+    schema already refused for other fields (``flagged``): the API reports all of them at
+    once. Only the parts that are well-typed and not already flagged are checked."""
+    purpose = body.get("purpose")
+    case_reference = body.get("case_reference")
+    errors: list[FieldError] = []
+    if isinstance(purpose, str) and "purpose" not in flagged:
+        _, errors = _purpose(ctx, purpose, body.get("reference_date") is not None
+                             and "reference_date" not in flagged,
+                             case_reference if isinstance(case_reference, str)
+                             and "case_reference" not in flagged else None)
+    members = body.get("members")
+    if isinstance(members, list) and "members" not in flagged:
+        if len(members) > ctx.settings.max_members:
+            errors.append(_too_many(ctx))
+        for i, member in enumerate(members):
+            errors.extend(_raw_member_errors(member, f"members.{i}", flagged))
+    return errors
+
+
+def _raw_member_errors(member: object, at: str, flagged: set[str]) -> list[FieldError]:
+    if (not isinstance(member, dict) or any(f == at or f.startswith(at + ".") for f in flagged)
+            or not all(isinstance(member.get(k), str | None) for k in MEMBER_FIELDS)):
+        return []
+    try:
+        normalise_identity(**{k: member.get(k) for k in MEMBER_FIELDS})
+    except InvalidInput as exc:
+        return exc.under(at).errors
+    return []
 
 
 def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:

@@ -103,7 +103,7 @@ OUTCOMES = {
 
 ROLES = {
     "coordinator": "informatiecoördinator",
-    "privacy-officer": "privacy officer",
+    "privacy-officer": "functionaris gegevensbescherming",
     "admin": "beheerder",
     "adapter": "adapter",
     "partner": "ketenpartner",

@@ -174,3 +174,31 @@ def test_oversized_body_is_413(client: TestClient, tokens: Tokens, ctx: Context)
                     headers={**tokens.header("coordinator"), "Content-Type": "application/json"})
     assert r.status_code == 413
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def _fields(r: Any) -> set[str]:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return {e["field"] for e in r.json()["errors"]}
+
+
+def test_every_field_error_in_one_answer(client: TestClient, tokens: Tokens) -> None:
+    """Issue 14 item 10: an unknown purpose and a missing case reference come together,
+    as do an unknown purpose and a member's invalid BSN, so one try shows them all."""
+    headers = tokens.header("coordinator")
+    r = client.post("/v1/queries/household", headers=headers,
+                    json={"purpose": "curiosity", "members": [GOOD, {"bsn": "123456789"}]})
+    assert _fields(r) == {"purpose", "case_reference", "members.1.bsn"}
+    assert "123456789" not in r.text and "curiosity" not in r.text
+    r = query(client, tokens["coordinator"], [GOOD, {"bsn": "123456789"}], purpose="curiosity")
+    assert _fields(r) == {"purpose", "members.1.bsn"}
+    r = query(client, tokens["coordinator"], [{"bsn": "123456789"}, {"shoe_size": 44}],
+              reference_date="2011-03-01")
+    assert _fields(r) == {"reference_date", "members.0.bsn", "members.1.shoe_size"}
+
+
+def test_all_errors_with_too_many_members(client: TestClient, tokens: Tokens,
+                                          ctx: Context) -> None:
+    members = [GOOD] * (ctx.settings.max_members + 1)
+    r = query(client, tokens["coordinator"], members, purpose="curiosity")
+    assert _fields(r) == {"purpose", "members"}

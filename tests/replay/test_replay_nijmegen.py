@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import hitmachine
-from hitmachine.replay.report import AGREEMENT_PNG, COMBINATIONS_PNG, HITS_PNG
+from hitmachine.replay.report import AGREEMENT_PNG, COMBINATIONS_PNG, HITS_PNG, MANIFEST
 from tests.replay.util import agreement
 
 DATA = Path(hitmachine.__file__).parent / "data" / "nijmegen"
@@ -29,8 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SUMMARY_KEYS = ["households", "individuals", "households_with_hits", "households_without_hits",
-                "individuals_with_hits", "by_agency", "by_combination", "member_hits",
-                "agreement"]
+                "individuals_with_hits", "by_agency", "by_combination",
+                "individuals_by_combination", "member_hits", "agreement"]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -107,7 +107,7 @@ def test_output_files_and_closing_lines(run: tuple[subprocess.CompletedProcess[s
     result, out = run
     names = {p.name for p in out.iterdir()}
     assert names == {"summary.json", "report.md", "report.html", HITS_PNG, COMBINATIONS_PNG,
-                     AGREEMENT_PNG}
+                     AGREEMENT_PNG, MANIFEST}
     for png in (HITS_PNG, COMBINATIONS_PNG, AGREEMENT_PNG):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "145 households, 239 individuals: 68 with a hit, 77 without" in result.stdout
@@ -118,14 +118,25 @@ def test_output_files_and_closing_lines(run: tuple[subprocess.CompletedProcess[s
 
 def test_markdown_report(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     text = (run[1] / "report.md").read_text(encoding="utf-8")
-    for line in ("| **145** | households (239 individuals) |",
-                 "| **77** | households without a hit (53.1%) |",
+    for line in ("| **145** | huishoudens (239 personen) |",
+                 "| **77** | huishoudens zonder treffer (53,1%) |",
                  f"]({HITS_PNG})", f"]({COMBINATIONS_PNG})", f"]({AGREEMENT_PNG})",
-                 "| leerplicht+regieteams+schuldhulp | 3 | 2.1% |",
-                 "| H061 | H061-4 | leerplicht | not known | known |",
-                 "Manual answers: 77 of 145 households known nowhere; machine: 77.",
-                 "reference date 2011-03-01"):
+                 "| leerplicht+regieteams+schuldhulp | 3 | 2,1% |",
+                 "| H061 | H061-4 | leerplicht | niet bekend | bekend |",
+                 "Handmatige antwoorden: 77 van 145 huishoudens nergens bekend; machine: 77.",
+                 "## Personen per combinatie van organisaties",
+                 "peildatum 2011-03-01"):
         assert line in text, line
+
+
+def test_the_report_gives_the_consoles_run_time(
+        run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """One measurement, printed on the console and written in the report's method note."""
+    result, out = run
+    console = re.search(r"replay took (\d+\.\d) s", result.stdout)
+    report = re.search(r"duurde (\d+,\d) s", (out / "report.md").read_text(encoding="utf-8"))
+    assert console and report, result.stdout
+    assert console.group(1) == report.group(1).replace(",", ".")
 
 
 def test_no_names_bsns_or_birth_dates_in_the_output(
@@ -181,4 +192,4 @@ def test_report_opens_offline_in_chromium_and_shows_its_charts(
         assert image["complete"] and image["width"] > 200 and image["height"] > 100, image
         assert image["shown"] > 200, image
     assert [u for u in fetched if not u.startswith(("file:", "data:"))] == []
-    assert "145" in headline and "77" in headline and "households without a hit" in headline
+    assert "145" in headline and "77" in headline and "huishoudens zonder treffer" in headline

@@ -179,7 +179,8 @@ def test_summary_tallies(replayed: tuple[ReplayOutcome, Path]) -> None:
     assert {k: summary[k] for k in want} == want
     assert list(summary) == ["households", "individuals", "households_with_hits",
                              "households_without_hits", "individuals_with_hits", "by_agency",
-                             "by_combination", "member_hits", "agreement"]
+                             "by_combination", "individuals_by_combination", "member_hits",
+                             "agreement"]
 
 
 def test_agency_without_an_extract_takes_no_part(replayed: tuple[ReplayOutcome, Path]) -> None:

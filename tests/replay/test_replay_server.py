@@ -141,5 +141,5 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
     assert {r["detail"]["query_date"] for r in records} == {REFERENCE}
     assert {r["actor"] for r in records} == {"test coordinator "}
     report = (first / "out" / "report.md").read_text()
-    assert f"the Hitmachine at {server.url}" in report
-    assert "Not compared (no extract file): 1 for om." in report
+    assert f"de Hitmachine op {server.url}" in report
+    assert "Niet vergeleken (geen extractbestand): 1 voor om." in report

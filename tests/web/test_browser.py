@@ -234,6 +234,42 @@ def test_result_is_gone_after_sign_out_and_back(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/aanmelden\?volgende=/zoeken$"))
 
 
+def test_the_match_basis_badge_stays_beside_the_agency(page: Page) -> None:
+    """Issue 14 item 12: the basis badge ("gevonden op naam en geboortedatum", the longest)
+    sits on the agency badge's line, and the contact beside them, at a desktop width."""
+    sign_in(page, COORDINATOR)
+    ask_household(page, [{"voornamen": LOTTE["given_names"], "tussenvoegsel": LOTTE["prefix"],
+                          "achternaam": LOTTE["surname"], "geboortedatum": "04-03-2012"}])
+    organisation = page.locator(".organisatie").first
+    expect(organisation.locator(".badge--basis")).to_have_text(
+        "gevonden op naam en geboortedatum")
+    name = organisation.locator(".badge--organisatie").bounding_box()
+    basis = organisation.locator(".badge--basis").bounding_box()
+    contact = organisation.locator(".organisatie__contact").bounding_box()
+    assert name and basis and contact
+    assert abs(basis["y"] - name["y"]) < 4, (name, basis)
+    assert basis["x"] > name["x"] + name["width"]
+    assert contact["x"] >= basis["x"] + basis["width"], (basis, contact)
+
+
+def test_the_remove_button_reads_with_spaces(page: Page) -> None:
+    sign_in(page, COORDINATOR)
+    page.goto("/zoeken")
+    page.get_by_role("button", name="Persoon toevoegen").click()
+    button = page.locator("[data-verwijder]").first
+    assert button.inner_text() == "Persoon 1 verwijderen"
+    expect(page.get_by_role("button", name="Persoon 1 verwijderen", exact=True)).to_be_visible()
+
+
+def test_a_wrong_password_is_reported_once(page: Page) -> None:
+    sign_in(page, COORDINATOR, "not the password")
+    expect(page.get_by_text(re.compile("klopt niet"))).to_have_count(1)
+    expect(page.locator("#naam")).not_to_have_attribute("aria-invalid", "true")
+    outline = page.evaluate("getComputedStyle(document.querySelector('#naam')).borderColor")
+    plain = page.evaluate("getComputedStyle(document.querySelector('#wachtwoord')).borderColor")
+    assert outline == plain
+
+
 def test_a_wrong_bsn_shows_the_field_error(page: Page) -> None:
     sign_in(page, COORDINATOR)
     ask_household(page, [{"bsn": WRONG_BSN}])

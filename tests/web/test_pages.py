@@ -374,3 +374,45 @@ def test_statistics_page_draws_charts_and_is_audited(web: TestClient, ctx: Conte
     assert r.status_code == 422 and 'href="#tot"' in r.text
     r = officer.get("/statistieken?van=2000-01-01&tot=2000-01-31")
     assert r.status_code == 200 and "geen vragen" in r.text
+
+
+# --- issue 14 item 12: the texts on the pages ---------------------------------------------
+
+def test_a_refused_sign_in_is_shown_once_and_marks_no_field(web: TestClient) -> None:
+    """Neither field is known to be the wrong one, so the error is the summary's alone
+    (a missing field keeps its error beside the field as well)."""
+    r = sign_in(web, "coordinator", "not the password")
+    assert r.status_code == 401 and r.text.count("klopt niet") == 1, r.text
+    naam = re.search(r'<input[^>]*id="naam"[^>]*>', r.text)
+    assert naam and "aria-invalid" not in naam.group(0) and "invoer--fout" not in naam.group(0)
+    assert 'id="naam-fout"' not in r.text and "veld--fout" not in r.text
+    assert 'href="#naam"' in r.text
+
+
+def test_the_remove_button_keeps_its_spaces(web: TestClient) -> None:
+    """The button is a flex box: each loose text run would be a flex item of its own and
+    lose the spaces around the number, reading "Persoon1verwijderen". One inner span
+    keeps the label one run."""
+    sign_in(web, "coordinator")
+    token = token_of(web, "/zoeken")
+    r = web.post("/zoeken", data={"csrf_token": token, "doel": "casusoverleg",
+                                  "zaaknummer": "VH-7", "lid-0-bsn": ANNA["bsn"],
+                                  "actie": "toevoegen"})
+    buttons = re.findall(r"<button[^>]*data-verwijder[^>]*>(.*?)</button>", r.text, re.S)
+    assert buttons
+    for inner in buttons:
+        assert re.fullmatch(r"<span>Persoon <span data-nummer>\d*</span> verwijderen</span>",
+                            inner.strip()), inner
+
+
+def test_the_privacy_officer_is_named_in_dutch(web: TestClient, ctx: Context,
+                                               tokens: Tokens) -> None:
+    publish(web, tokens["adapter:om"], "om", [ANNA], ctx)
+    sign_in(web, "privacy-officer")
+    pages = [web.get("/audit")]
+    token = token_of(web, "/audit/betrokkene")
+    pages.append(web.post("/audit/betrokkene", data={"csrf_token": token, "bsn": ANNA["bsn"]}))
+    for page in pages:
+        assert page.status_code == 200, page.text
+        assert "functionaris gegevensbescherming" in page.text
+        assert "privacy officer" not in page.text.lower()

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from hitmachine.api.auth import require
 from hitmachine.api.problems import request_id
 from hitmachine.api.schemas import HouseholdAnswerOut, HouseholdQueryIn, Problem
-from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.principal import Permission, Principal
 from hitmachine.services import query as query_service
 from hitmachine.services.context import Context
@@ -31,8 +30,6 @@ async def query_household(body: HouseholdQueryIn, request: Request,
     reasons or record counts. The audit record is committed before this answer is sent.
     """
     ctx: Context = request.app.state.ctx
-    if len(body.members) > ctx.settings.max_members:
-        raise InvalidInput("members", f"at most {ctx.settings.max_members} members per query")
     query = query_service.HouseholdQuery(
         purpose=body.purpose, case_reference=body.case_reference,
         members=[query_service.MemberInput(m.bsn, m.given_names, m.prefix, m.surname,

@@ -79,12 +79,13 @@ def sign_in(request: Request, current: SessionDep) -> Response:
                            f"melden, tot {until}. Neem contact op met de beheerder als u "
                            f"eerder weer aan de slag moet.")
         return _form(request, loaded, name=name, errors=errors, next_path=next_path,
-                     status=403, locked=True)
+                     status=403, locked=True, refused=True)
     if not result.ok or result.user is None:
         errors.add("naam", "De gebruikersnaam of het wachtwoord klopt niet. Na "
                            f"{ctx.settings.web_lockout_attempts} mislukte pogingen op rij "
                            "wordt het account tijdelijk geblokkeerd.")
-        return _form(request, loaded, name=name, errors=errors, next_path=next_path, status=401)
+        return _form(request, loaded, name=name, errors=errors, next_path=next_path, status=401,
+                     refused=True)
     web = sessions.start(ctx, result.user, AUTHENTICATOR.method, rid, replaces=loaded)
     target = safe_next(next_path, result.user.principal()) or home_path(result.user.principal())
     response = RedirectResponse(target, status_code=303)
@@ -103,12 +104,15 @@ def sign_out(request: Request, web: AnyUser) -> Response:
 
 def _form(request: Request, web: WebSession, *, name: str = "", errors: Errors | None = None,
           notice: str | None = None, next_path: str | None = None, status: int = 200,
-          locked: bool = False) -> Response:
+          locked: bool = False, refused: bool = False) -> Response:
+    # ``refused``: the name and password together were refused. That error is the
+    # summary's alone: neither field is known to be the wrong one.
     ctx = get_ctx(request)
     return render(request, "aanmelden.html", {
         "title": "Aanmelden", "user": None, "nav": [], "csrf_token": web.csrf_token,
         "errors": errors or Errors(), "name": name, "notice": notice, "next_path": next_path,
-        "locked": locked, "idle_minutes": ctx.settings.web_idle_timeout_minutes,
+        "locked": locked, "refused": refused,
+        "idle_minutes": ctx.settings.web_idle_timeout_minutes,
     }, status=status)
 
 
