@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.config import (DEFAULT_BATCH, DEFAULT_MAX_REJECT_FRACTION, Options, build_options,
-                             default_state_dir, load_config)
+from adapters.config import (DEFAULT_BATCH, DEFAULT_DEADLINE, DEFAULT_MAX_REJECT_FRACTION, Options,
+                             build_options, default_state_dir, load_config)
 from adapters.errors import EXIT_INTERRUPTED, AdapterError, AdapterUsageError
 from adapters.mapping import load_mapping, shipped_mappings
 from adapters.progress import Reporter
@@ -74,6 +74,9 @@ def sync(
     parallel: Annotated[int | None, typer.Option(help="batches in flight  [default: 4]")] = None,
     retries: Annotated[int | None, typer.Option(help="retries per request  [default: 6]")] = None,
     timeout: Annotated[float | None, typer.Option(help="seconds per request  [default: 60]")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help=f"seconds the whole run may take before it stops with exit code 8; 0 for no "
+             f"limit  [default: {DEFAULT_DEADLINE:.0f}]")] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="CA certificate(s) to trust (PEM)")] = None,
     client_cert: Annotated[Path | None, typer.Option(help="client certificate for mutual TLS (PEM)")] = None,
     client_key: Annotated[Path | None, typer.Option(help="its private key (PEM)")] = None,
@@ -94,7 +97,7 @@ def sync(
            "state_dir": state_dir, "rejects": rejects, "max_reject_fraction": max_reject_fraction,
            "allow_empty": allow_empty or None, "dry_run": dry_run or None,
            "batch_size": batch_size, "workers": workers, "parallel": parallel,
-           "retries": retries, "timeout": timeout,
+           "retries": retries, "timeout": timeout, "deadline": deadline,
            "ca_bundle": ca_bundle, "client_cert": client_cert, "client_key": client_key,
            "quiet": quiet or None, "scheme": scheme, "keyservice": keyservice,
            "keyservice_token_file": keyservice_token_file}

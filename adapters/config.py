@@ -35,6 +35,7 @@ from hitmachine.keystore import check_private
 MODES = ("snapshot", "delta")
 DEFAULT_BATCH = 10_000
 DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_DEADLINE = 7200.0
 TOKEN_ENV = "HITMACHINE_ADAPTER_TOKEN"
 TOKEN_FILE_ENV = "HITMACHINE_ADAPTER_TOKEN_FILE"
 STATE_ENV = "HITMACHINE_ADAPTER_STATE_DIR"
@@ -61,6 +62,7 @@ class Options:
     backoff: float = 1.0
     timeout: float = 60.0
     delta_max: int = 10_000                # the server's max_delta_entries
+    deadline: float = DEFAULT_DEADLINE     # seconds a run may take; 0: no limit
     ca_bundle: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
@@ -99,6 +101,8 @@ class Options:
             raise AdapterUsageError("--workers must be between 1 and 64")
         if not 1 <= self.parallel <= 8:
             raise AdapterUsageError("parallel must be between 1 and 8")
+        if self.deadline < 0:
+            raise AdapterUsageError("--deadline must be >= 0 seconds (0: no limit)")
         if self.retries < 0 or self.backoff < 0 or self.timeout <= 0:
             raise AdapterUsageError("retries and backoff must be >= 0 and timeout > 0")
         if bool(self.client_cert) != bool(self.client_key) and self.client_key:
@@ -122,6 +126,7 @@ _KEYS = {f.name for f in fields(Options)} - {"extra", "progress"} | {"token_file
 _TYPES: dict[str, tuple[type, ...]] = {
     "dry_run": (bool,), "allow_empty": (bool,), "quiet": (bool,),
     "max_reject_fraction": (float, int), "backoff": (float, int), "timeout": (float, int),
+    "deadline": (float, int),
     "batch_size": (int,), "workers": (int,), "parallel": (int,), "retries": (int,),
     "delta_max": (int,),
 }
@@ -241,6 +246,6 @@ def resolve_mapping(spec: str | Path | None, agency: str, source: str | Path) ->
                             "write one and pass it with --mapping")
 
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_MAX_REJECT_FRACTION", "MODES", "Options",
+__all__ = ["DEFAULT_BATCH", "DEFAULT_DEADLINE", "DEFAULT_MAX_REJECT_FRACTION", "MODES", "Options",
            "build_options", "default_state_dir", "load_config", "read_token_file",
            "resolve_mapping"]

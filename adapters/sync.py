@@ -18,12 +18,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +36,7 @@ from typing import Any
 
 from adapters.client import PublishClient
 from adapters.config import DEFAULT_BATCH, Options, resolve_mapping
-from adapters.errors import (AdapterError, AdapterRejected, AdapterUsageError,
+from adapters.errors import (AdapterError, AdapterRejected, AdapterTimeout, AdapterUsageError,
                              RejectsLimitExceeded)
 from adapters.pipeline import ChunkRunner, Reject, RejectsFile, pseudonymise_to_spool
 from adapters.progress import Reporter
@@ -44,6 +49,7 @@ from hitmachine.domain.keyring import Keyring
 from hitmachine.keystore import load_keyring
 
 AUTO_WORKERS_FROM_BYTES = 8 * 1024 * 1024
+DEADLINE_GRACE = 60.0   # seconds a run past its deadline gets to clean up before it exits
 
 
 @dataclass
@@ -120,10 +126,16 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
                         mode="dry-run" if opts.dry_run else opts.mode, mapping=mapping.name)
     state = StateDir(opts.state_dir)
     outcome: dict[str, Any] = {"started_at": now_iso()}
-    with state.locked():
+    with _watchdog(opts.deadline), state.locked():
         try:
             _run(opts, mapping, keyring, version, state, result, reporter, transport, sleep)
             outcome.update(outcome="ok", exit_code=0)
+        except _Deadline:
+            late = AdapterTimeout(f"the run did not finish within its deadline of "
+                                  f"{opts.deadline:.0f}s and was stopped; the previous set "
+                                  "stays published. Rerun to resume")
+            outcome.update(outcome="failed", exit_code=late.exit_code, error=str(late))
+            raise late from None
         except AdapterError as exc:
             outcome.update(outcome="failed", exit_code=exc.exit_code, error=str(exc))
             raise
@@ -134,6 +146,43 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
             result.duration = time.monotonic() - started
             state.write_last_run({**outcome, **result.as_dict(), "finished_at": now_iso()})
     return result
+
+
+class _Deadline(BaseException):
+    """The run's deadline passed. A BaseException, so that no ``except Exception`` on the
+    way (a driver's, a library's) can swallow it."""
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float | None) -> Iterator[None]:
+    """End a run that takes longer than ``seconds`` (a hung database, server or worker)
+    with an error, so it releases its lock and the next cron run can go. A real signal
+    (SIGALRM) interrupts even a blocking wait on a lock. If the clean-up itself hangs, the
+    process exits ``DEADLINE_GRACE`` seconds later. Signals are the main thread's only:
+    elsewhere (a run started from Python in a thread) there is no watchdog."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def hard_stop(signum: int, frame: object) -> None:
+        sys.stderr.write("error: the run did not stop within its deadline's grace period; "
+                         "exiting\n")
+        for child in multiprocessing.active_children():
+            child.kill()
+        os._exit(AdapterTimeout.exit_code)
+
+    def expire(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGALRM, hard_stop)
+        signal.setitimer(signal.ITIMER_REAL, DEADLINE_GRACE)
+        raise _Deadline()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _keyring(path: Path) -> Keyring:
