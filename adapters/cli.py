@@ -26,8 +26,12 @@ from adapters.progress import Reporter
 from adapters.state import DeltaState, StateDir
 from adapters.sync import SyncResult, run
 
+# Click's plain help (rich_markup_mode None): it wraps at word boundaries to the terminal
+# (COLUMNS), never cuts an option name, and shows "[default: ...]" in a help text as
+# written, where rich took it for markup and dropped it.
 app = typer.Typer(help="Publish pseudonyms of an agency's people to the Hitmachine.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HITMACHINE_ADAPTER_CONFIG",
@@ -39,7 +43,7 @@ def _root() -> None:
     """Hitmachine adapter: runs at a partner agency, sends pseudonyms only."""
 
 
-@app.command()
+@app.command(short_help="Publish the agency's people (snapshot or delta).")
 def sync(
     config: ConfigOpt = None,
     agency: Annotated[str | None, typer.Option(help="the agency code this adapter publishes for")] = None,
@@ -122,7 +126,7 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code=code)
 
 
-@app.command()
+@app.command(short_help="The last run, a sync waiting to resume, the server's set.")
 def status(
     config: ConfigOpt = None,
     agency: Annotated[str | None, typer.Option(help="agency code")] = None,
@@ -178,7 +182,7 @@ def status(
         _fail(str(exc), exc.exit_code)
 
 
-@app.command()
+@app.command(short_help="The shipped mappings.")
 def mappings(show: Annotated[str | None, typer.Option(help="print this shipped mapping")] = None
              ) -> None:
     """The shipped mappings (one per agency, and the plain format)."""

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from adapters.cli import app
@@ -91,3 +96,38 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
     with Reporter(progress=True, quiet=True, stream=quiet).task("reading", 10, "rows") as update:
         update(5)
     assert quiet.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- help (issue 14 item 9)
+
+def _help(*args: str) -> str:
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("TERMINAL_WIDTH", None)
+    done = subprocess.run([sys.executable, "-m", "adapters.cli", *args, "--help"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("command", ["sync", "status", "mappings"])
+def test_help_at_80_columns_shows_every_option_whole(command: str) -> None:
+    text = _help(command)
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    for param in click_command.params:
+        for name in param.opts + param.secondary_opts:
+            assert re.search(rf"(^|[\s,/]){re.escape(name)}(\s|,|$)", text, re.M), \
+                f"{name} not shown whole:\n{text}"
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for sign in ("…", "``", "<bool>", "╭"):
+        assert sign not in text, f"{sign!r} in the help of {command}:\n{text}"
+    if command == "sync":  # the defaults written into help texts survive (no markup)
+        assert "[default: keyservice.token beside" in " ".join(text.split())
+        assert "[default: 7200]" in text
+
+
+def test_the_command_list_is_not_cut_off() -> None:
+    text = _help()
+    listed = text.split("Commands:")[1]
+    assert "..." not in listed and "…" not in listed
+    assert {line.split()[0] for line in listed.strip().splitlines()} == {
+        "sync", "status", "mappings"}
