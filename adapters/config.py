@@ -13,7 +13,7 @@ config file (TOML) takes the same settings as the command line, with underscores
 
 A setting on the command line wins over the environment (``HITMACHINE_ADAPTER_TOKEN``,
 ``HITMACHINE_ADAPTER_TOKEN_FILE``), which wins over the file. Relative paths in the file
-are relative to the file. The token never has to be on the command line (where ``ps``
+are relative to the file, the file of a ``sqlite:///`` source included. The token never has to be on the command line (where ``ps``
 shows it): put it in a file of its own, the environment, or a config file only its owner
 can read.
 """
@@ -159,6 +159,8 @@ def load_config(path: Path) -> dict[str, Any]:
             value = base / Path(value).expanduser()
         elif key == "source" and not is_database_url(value):
             value = base / Path(value).expanduser()
+        elif key == "source":
+            value = _sqlite_from(base, value)
         out[key] = value
     if "token" in out:
         try:
@@ -166,6 +168,24 @@ def load_config(path: Path) -> dict[str, Any]:
         except HitmachineError as exc:
             raise AdapterUsageError(f"config {path} holds a token but {exc.detail}") from None
     return out
+
+
+def _sqlite_from(base: Path, url: str) -> str:
+    """A SQLite URL with a relative file (``sqlite:///clients.db``) names a file beside the
+    config file, like every other relative path in it; other URLs stay as written."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the source says what is wrong with it when it opens
+    database = parsed.database or ""
+    if (parsed.get_backend_name() != "sqlite" or database in ("", ":memory:")
+            or database.startswith("file:") or Path(database).is_absolute()):
+        return url
+    resolved = parsed.set(database=str(base / Path(database).expanduser()))
+    return resolved.render_as_string(hide_password=False)
 
 
 def _is_shipped_name(value: str) -> bool:

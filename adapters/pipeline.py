@@ -10,7 +10,8 @@ writes, in source order:
 
 - the spool: one 65-byte record per entry (``hitmachine.domain.wire``), exactly the bytes
   of the batches that will be sent, with its SHA-256;
-- the rejects file: ``row,line,fields,reason`` per unusable row, never the row's content.
+- the rejects file: ``row,line,fields,reason`` per unusable row, never the row's content
+  (and ``reference``, the row's client or case number, when the mapping names one).
 
 Only when the whole source has been read, and the rejects are within the limit, does the
 caller publish the spool. So a run with too many rejects sends nothing at all.
@@ -55,6 +56,7 @@ class Reject:
     fields: tuple[str, ...]
     reason: str
     line: int | None = None
+    reference: str | None = None   # the mapping's reference column (a client number)
 
 
 @dataclass
@@ -98,9 +100,10 @@ def _pool_init(mapping: Mapping, keyring: Keys, version: int) -> None:
     init_worker(mapping, keyring, version, in_pool=True)
 
 
-def _reject(number: int, line: int | None, exc: InvalidInput) -> Reject:
+def _reject(number: int, line: int | None, exc: InvalidInput,
+            reference: str | None = None) -> Reject:
     return Reject(number, tuple(e.field for e in exc.errors),
-                  "; ".join(f"{e.field} {e.message}" for e in exc.errors), line)
+                  "; ".join(f"{e.field} {e.message}" for e in exc.errors), line, reference)
 
 
 def process_chunk(rows: list[Row]) -> ChunkOut:
@@ -123,7 +126,7 @@ def process_chunk(rows: list[Row]) -> ChunkOut:
                 bsn=person.bsn, given_names=person.given_names, prefix=person.prefix,
                 surname=person.surname, date_of_birth=person.date_of_birth))
         except InvalidInput as exc:
-            rejects.append(_reject(number, line, exc))
+            rejects.append(_reject(number, line, exc, reader.reference(values)))
     sets = _WORKER["pseudonymiser"].pseudonymise(identities, _WORKER["version"])
     encode = wire.encode_entry
     records = b"".join([encode(s.bsn, s.name) for s in sets])
@@ -151,20 +154,22 @@ class RejectsFile:
 
     HEADER = ("row", "line", "fields", "reason")
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, reference: bool = False) -> None:
         self.path = path
+        self._reference = reference   # a last column: the mapping's reference, if it has one
         self._fh = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             self._fh = self._tmp.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh)
-            self._writer.writerow(self.HEADER)
+            self._writer.writerow(self.HEADER + (("reference",) if reference else ()))
 
     def write(self, rejects: Iterable[Reject]) -> None:
         if self._fh is not None:
             self._writer.writerows((r.row, "" if r.line is None else r.line, " ".join(r.fields),
-                                    r.reason) for r in rejects)
+                                    r.reason, *((r.reference or "",) if self._reference else ()))
+                                   for r in rejects)
 
     def finish(self) -> None:
         if self._fh is not None and self.path is not None:

@@ -91,7 +91,10 @@ class SyncResult:
                 how = ["delta: no changes"]
         if self.resumed_from is not None:
             how.append(f"resumed at batch {self.resumed_from}")
-        return f"{self.agency}: {', '.join(parts)} ({', '.join(how)})"
+        line = f"{self.agency}: {', '.join(parts)} ({', '.join(how)})"
+        if self.rejected and self.rejects_file is not None:
+            line += f"; rejects in {self.rejects_file}"
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         return {"agency": self.agency, "key_version": self.key_version, "mode": self.mode,
@@ -144,7 +147,8 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
             raise
         finally:
             result.duration = time.monotonic() - started
-            state.write_last_run({**outcome, **result.as_dict(), "finished_at": now_iso()})
+            if not opts.dry_run:  # monitoring reads last-run.json: only real runs count
+                state.write_last_run({**outcome, **result.as_dict(), "finished_at": now_iso()})
     return result
 
 
@@ -220,7 +224,7 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
     # The workers are forked before the source is opened: they inherit no connection.
     with ChunkRunner(mapping, keyring, version, _workers(opts)) as runner:
         source = open_source(opts.source, mapping)
-        rejects = RejectsFile(rejects_path)
+        rejects = RejectsFile(rejects_path, reference=mapping.reference is not None)
         unit = "bytes" if source.total is not None else "rows"
         try:
             with reporter.task("reading", source.total, unit) as update:
@@ -249,7 +253,7 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
     publishing = time.monotonic()
     with PublishClient(opts.server or "", opts.token or "", transport=transport,
                        retries=opts.retries, backoff=opts.backoff, timeout=opts.timeout,
-                       verify=verify, cert=cert, sleep=sleep) as client:
+                       verify=verify, cert=cert, sleep=sleep, on_retry=reporter.note) as client:
         try:
             if local.entries == 0 and not opts.allow_empty:
                 current = client.status()
@@ -264,11 +268,8 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
                 _publish_delta(client, opts, version, state, spool, result, reporter)
             else:
                 os.replace(spool, state.spool)
-                _publish_snapshot(client, opts, version, state, state.spool, local.entries,
-                                  local.digest, result, reporter)
-                if state.delta_db.exists():  # a snapshot outside delta mode: forget the state
-                    with DeltaState(state.delta_db) as delta:
-                        delta.forget()
+                _publish_recorded_snapshot(client, opts, version, state, local.entries,
+                                           local.digest, result, reporter)
         finally:
             result.retried = client.retried
             result.publish_seconds = time.monotonic() - publishing
@@ -412,6 +413,22 @@ def _abandon_quietly(client: PublishClient, sync_id: str) -> None:
         pass
 
 
+def _publish_recorded_snapshot(client: PublishClient, opts: Options, version: int,
+                               state: StateDir, entries: int, digest: str, result: SyncResult,
+                               reporter: Reporter) -> None:
+    """Snapshot mode. With a state directory, the set it publishes is recorded as the
+    delta state too, so that a delta run after it sends only what changed since."""
+    if not state.persistent:
+        _publish_snapshot(client, opts, version, state, state.spool, entries, digest, result,
+                          reporter)
+        return
+    with DeltaState(state.delta_db) as delta:
+        delta.load_current(state.spool)
+        committed = _publish_snapshot(client, opts, version, state, state.spool, entries,
+                                      digest, result, reporter)
+        delta.promote_current(**_meta(opts, version, committed))
+
+
 # --------------------------------------------------------------------------- delta
 
 def _publish_delta(client: PublishClient, opts: Options, version: int, state: StateDir,
@@ -468,7 +485,7 @@ def _publish_delta(client: PublishClient, opts: Options, version: int, state: St
 def _why_snapshot(meta: dict[str, str], opts: Options, version: int,
                   status: dict[str, Any] | None) -> str | None:
     if not meta:
-        return "no earlier run is on record in the state directory"
+        return "the state directory holds no published set to compare with (a first run)"
     if meta.get("pending"):
         return "the outcome of the previous delta is unknown"
     if (meta.get("agency"), meta.get("server")) != (opts.agency, opts.server):
