@@ -13,9 +13,9 @@ config file (TOML) takes the same settings as the command line, with underscores
 
 A setting on the command line wins over the environment (``HITMACHINE_ADAPTER_TOKEN``,
 ``HITMACHINE_ADAPTER_TOKEN_FILE``), which wins over the file. Relative paths in the file
-are relative to the file, the file of a ``sqlite:///`` source included. The token never has to be on the command line (where ``ps``
-shows it): put it in a file of its own, the environment, or a config file only its owner
-can read.
+are relative to the file, the file of a ``sqlite:///`` source included. The token never
+has to be on the command line (where ``ps`` shows it): put it in a file of its own, the
+environment, or a config file only its owner can read.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def load_config(path: Path) -> dict[str, Any]:
         elif key == "source" and not is_database_url(value):
             value = base / Path(value).expanduser()
         elif key == "source":
-            value = _sqlite_from(base, value)
+            value = _sqlite_from(base, str(value))
         out[key] = value
     if "token" in out:
         try:

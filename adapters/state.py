@@ -95,7 +95,8 @@ class StateDir:
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise AdapterBusy(f"another run holds {self.path} (lock); try again later") from None
+                raise AdapterBusy(f"another run holds {self.path} (lock); "
+                                  "try again later") from None
             raise
         self._lock_fd = fd
         try:
