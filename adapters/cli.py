@@ -18,16 +18,20 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.config import (DEFAULT_BATCH, DEFAULT_MAX_REJECT_FRACTION, Options, build_options,
-                             default_state_dir, load_config)
+from adapters.config import (DEFAULT_BATCH, DEFAULT_DEADLINE, DEFAULT_MAX_REJECT_FRACTION, Options,
+                             build_options, default_state_dir, load_config)
 from adapters.errors import EXIT_INTERRUPTED, AdapterError, AdapterUsageError
 from adapters.mapping import load_mapping, shipped_mappings
 from adapters.progress import Reporter
 from adapters.state import DeltaState, StateDir
 from adapters.sync import SyncResult, run
 
+# Click's plain help (rich_markup_mode None): it wraps at word boundaries to the terminal
+# (COLUMNS), never cuts an option name, and shows "[default: ...]" in a help text as
+# written, where rich took it for markup and dropped it.
 app = typer.Typer(help="Publish pseudonyms of an agency's people to the Hitmachine.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HITMACHINE_ADAPTER_CONFIG",
@@ -39,7 +43,7 @@ def _root() -> None:
     """Hitmachine adapter: runs at a partner agency, sends pseudonyms only."""
 
 
-@app.command()
+@app.command(short_help="Publish the agency's people (snapshot or delta).")
 def sync(
     config: ConfigOpt = None,
     agency: Annotated[str | None, typer.Option(help="the agency code this adapter publishes for")] = None,
@@ -74,6 +78,9 @@ def sync(
     parallel: Annotated[int | None, typer.Option(help="batches in flight  [default: 4]")] = None,
     retries: Annotated[int | None, typer.Option(help="retries per request  [default: 6]")] = None,
     timeout: Annotated[float | None, typer.Option(help="seconds per request  [default: 60]")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help=f"seconds the whole run may take before it stops with exit code 8; 0 for no "
+             f"limit  [default: {DEFAULT_DEADLINE:.0f}]")] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="CA certificate(s) to trust (PEM)")] = None,
     client_cert: Annotated[Path | None, typer.Option(help="client certificate for mutual TLS (PEM)")] = None,
     client_key: Annotated[Path | None, typer.Option(help="its private key (PEM)")] = None,
@@ -94,7 +101,7 @@ def sync(
            "state_dir": state_dir, "rejects": rejects, "max_reject_fraction": max_reject_fraction,
            "allow_empty": allow_empty or None, "dry_run": dry_run or None,
            "batch_size": batch_size, "workers": workers, "parallel": parallel,
-           "retries": retries, "timeout": timeout,
+           "retries": retries, "timeout": timeout, "deadline": deadline,
            "ca_bundle": ca_bundle, "client_cert": client_cert, "client_key": client_key,
            "quiet": quiet or None, "scheme": scheme, "keyservice": keyservice,
            "keyservice_token_file": keyservice_token_file}
@@ -119,7 +126,7 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code=code)
 
 
-@app.command()
+@app.command(short_help="The last run, a sync waiting to resume, the server's set.")
 def status(
     config: ConfigOpt = None,
     agency: Annotated[str | None, typer.Option(help="agency code")] = None,
@@ -175,7 +182,7 @@ def status(
         _fail(str(exc), exc.exit_code)
 
 
-@app.command()
+@app.command(short_help="The shipped mappings.")
 def mappings(show: Annotated[str | None, typer.Option(help="print this shipped mapping")] = None
              ) -> None:
     """The shipped mappings (one per agency, and the plain format)."""

@@ -11,6 +11,7 @@ What it sends is pseudonyms, counts, the agency code and the key version: nothin
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,7 +29,9 @@ class PublishClient:
     def __init__(self, server: str, token: str, *, transport: httpx.BaseTransport | None = None,
                  retries: int = 6, backoff: float = 1.0, timeout: float = 60.0,
                  verify: bool | str = True, cert: tuple[str, str] | str | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 on_retry: Callable[[str], None] | None = None) -> None:
+        self.server = server.rstrip("/")
         self._client = httpx.Client(base_url=server.rstrip("/"), transport=transport,
                                     headers={"Authorization": f"Bearer {token}",
                                              "User-Agent": "hitmachine-adapter"},
@@ -39,6 +42,11 @@ class PublishClient:
         self._sleep = sleep or self._stopped.wait
         self.binary = True          # cleared when the server answers 415 to a binary batch
         self.retried = 0            # how many requests had to be repeated (for the summary)
+        # Each retry round is told once (by the first request to reach it), not once per
+        # request in flight: the administrator sees the run is waiting, and why.
+        self._on_retry = on_retry
+        self._told = 0
+        self._told_lock = threading.Lock()
 
     def close(self) -> None:
         self._client.close()
@@ -59,6 +67,7 @@ class PublishClient:
     def _call(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
               headers: dict[str, str] | None = None, ok_statuses: Sequence[int] = ()) -> Any:
         delay = self._backoff
+        started = time.monotonic()
         for attempt in range(self._retries + 1):
             if attempt and self._stopped.is_set():
                 raise AdapterServerError("stopped while retrying")
@@ -67,9 +76,11 @@ class PublishClient:
                 response = self._client.request(method, path, json=json, content=content,
                                                 headers=headers)
             except httpx.TransportError as exc:
+                problem = f"cannot reach the server at {self.server}: {_transport_reason(exc)}"
                 if attempt == self._retries:
-                    raise AdapterServerError(f"cannot reach the server: {type(exc).__name__} "
-                                             f"(after {attempt + 1} attempts)") from None
+                    raise AdapterServerError(
+                        f"{problem} (after {attempt + 1} attempts in "
+                        f"{time.monotonic() - started:.0f}s)") from None
             else:
                 status = response.status_code
                 if status in (401, 403):
@@ -81,15 +92,27 @@ class PublishClient:
                     if status >= 400:
                         raise AdapterRejected(status, _problem_text(response))
                     return response.json() if response.content else None
+                problem = (f"the server at {self.server} answered {status}: "
+                           f"{_problem_text(response)}")
                 if attempt == self._retries:
-                    raise AdapterServerError(f"server answered {status}: "
-                                             f"{_problem_text(response)} "
-                                             f"(after {attempt + 1} attempts)")
+                    raise AdapterServerError(f"{problem} (after {attempt + 1} attempts in "
+                                             f"{time.monotonic() - started:.0f}s)")
                 wait = max(delay, _retry_after(response))
             self.retried += 1
+            self._tell(attempt + 1, problem, min(wait, MAX_DELAY))
             self._sleep(min(wait, MAX_DELAY))
             delay = min(delay * 2, MAX_DELAY)
         raise AssertionError("unreachable")
+
+    def _tell(self, attempt: int, problem: str, wait: float) -> None:
+        if self._on_retry is None:
+            return
+        with self._told_lock:
+            if attempt <= self._told:
+                return
+            self._told = attempt
+        self._on_retry(f"{problem}; attempt {attempt} of {self._retries + 1}, "
+                       f"trying again in {wait:.0f}s")
 
     def open_sync(self, agency: str, key_version: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/publish/syncs",
@@ -145,6 +168,13 @@ class PublishClient:
 def _wire(entry: Entry) -> dict[str, str | None]:
     bsn, name = entry
     return {"bsn": bsn.hex() if bsn else None, "name": name.hex() if name else None}
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    """What the network said ("[Errno 111] Connection refused", "timed out"), with the
+    error's name; httpx leaves some messages empty."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -13,9 +13,9 @@ config file (TOML) takes the same settings as the command line, with underscores
 
 A setting on the command line wins over the environment (``HITMACHINE_ADAPTER_TOKEN``,
 ``HITMACHINE_ADAPTER_TOKEN_FILE``), which wins over the file. Relative paths in the file
-are relative to the file. The token never has to be on the command line (where ``ps``
-shows it): put it in a file of its own, the environment, or a config file only its owner
-can read.
+are relative to the file, the file of a ``sqlite:///`` source included. The token never
+has to be on the command line (where ``ps`` shows it): put it in a file of its own, the
+environment, or a config file only its owner can read.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from hitmachine.keystore import check_private
 MODES = ("snapshot", "delta")
 DEFAULT_BATCH = 10_000
 DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_DEADLINE = 7200.0
 TOKEN_ENV = "HITMACHINE_ADAPTER_TOKEN"
 TOKEN_FILE_ENV = "HITMACHINE_ADAPTER_TOKEN_FILE"
 STATE_ENV = "HITMACHINE_ADAPTER_STATE_DIR"
@@ -61,6 +62,7 @@ class Options:
     backoff: float = 1.0
     timeout: float = 60.0
     delta_max: int = 10_000                # the server's max_delta_entries
+    deadline: float = DEFAULT_DEADLINE     # seconds a run may take; 0: no limit
     ca_bundle: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
@@ -99,6 +101,8 @@ class Options:
             raise AdapterUsageError("--workers must be between 1 and 64")
         if not 1 <= self.parallel <= 8:
             raise AdapterUsageError("parallel must be between 1 and 8")
+        if self.deadline < 0:
+            raise AdapterUsageError("--deadline must be >= 0 seconds (0: no limit)")
         if self.retries < 0 or self.backoff < 0 or self.timeout <= 0:
             raise AdapterUsageError("retries and backoff must be >= 0 and timeout > 0")
         if bool(self.client_cert) != bool(self.client_key) and self.client_key:
@@ -122,6 +126,7 @@ _KEYS = {f.name for f in fields(Options)} - {"extra", "progress"} | {"token_file
 _TYPES: dict[str, tuple[type, ...]] = {
     "dry_run": (bool,), "allow_empty": (bool,), "quiet": (bool,),
     "max_reject_fraction": (float, int), "backoff": (float, int), "timeout": (float, int),
+    "deadline": (float, int),
     "batch_size": (int,), "workers": (int,), "parallel": (int,), "retries": (int,),
     "delta_max": (int,),
 }
@@ -154,6 +159,8 @@ def load_config(path: Path) -> dict[str, Any]:
             value = base / Path(value).expanduser()
         elif key == "source" and not is_database_url(value):
             value = base / Path(value).expanduser()
+        elif key == "source":
+            value = _sqlite_from(base, str(value))
         out[key] = value
     if "token" in out:
         try:
@@ -161,6 +168,24 @@ def load_config(path: Path) -> dict[str, Any]:
         except HitmachineError as exc:
             raise AdapterUsageError(f"config {path} holds a token but {exc.detail}") from None
     return out
+
+
+def _sqlite_from(base: Path, url: str) -> str:
+    """A SQLite URL with a relative file (``sqlite:///clients.db``) names a file beside the
+    config file, like every other relative path in it; other URLs stay as written."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the source says what is wrong with it when it opens
+    database = parsed.database or ""
+    if (parsed.get_backend_name() != "sqlite" or database in ("", ":memory:")
+            or database.startswith("file:") or Path(database).is_absolute()):
+        return url
+    resolved = parsed.set(database=str(base / Path(database).expanduser()))
+    return resolved.render_as_string(hide_password=False)
 
 
 def _is_shipped_name(value: str) -> bool:
@@ -241,6 +266,6 @@ def resolve_mapping(spec: str | Path | None, agency: str, source: str | Path) ->
                             "write one and pass it with --mapping")
 
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_MAX_REJECT_FRACTION", "MODES", "Options",
+__all__ = ["DEFAULT_BATCH", "DEFAULT_DEADLINE", "DEFAULT_MAX_REJECT_FRACTION", "MODES", "Options",
            "build_options", "default_state_dir", "load_config", "read_token_file",
            "resolve_mapping"]

@@ -6,7 +6,8 @@
     ├── AdapterAuthError         4  the server refused the token (401/403)
     ├── AdapterServerError       5  network or server failure after all retries (rerun resumes)
     ├── AdapterRejected          6  the server refused a request (4xx): a bug or a misconfiguration
-    └── AdapterBusy              7  another run for this agency holds the state directory
+    ├── AdapterBusy              7  another run for this agency holds the state directory
+    └── AdapterTimeout           8  the run passed its deadline, or a worker stopped answering
 
 An interrupted run (Ctrl+C, SIGTERM) exits with 130 and resumes like a failed one.
 """
@@ -47,7 +48,12 @@ class AdapterBusy(AdapterError):
     exit_code = 7
 
 
+class AdapterTimeout(AdapterError):
+    exit_code = 8
+
+
 EXIT_INTERRUPTED = 130
 
 __all__ = ["EXIT_INTERRUPTED", "AdapterAuthError", "AdapterBusy", "AdapterError",
-           "AdapterRejected", "AdapterServerError", "AdapterUsageError", "RejectsLimitExceeded"]
+           "AdapterRejected", "AdapterServerError", "AdapterTimeout", "AdapterUsageError",
+           "RejectsLimitExceeded"]

@@ -35,6 +35,7 @@ FIELDS = ("bsn", "given_names", "prefix", "surname", "full_surname", "date_of_bi
 PLAIN = "plain"
 PLAIN_COLUMNS = ("bsn", "given_names", "prefix", "surname", "date_of_birth")
 FILTERED = object()  # what RowReader.read returns for a row the filter leaves out
+REFERENCE_CHARS = 64  # a reference is a case or client number: longer is cut
 
 
 class MappingError(AdapterUsageError):
@@ -82,6 +83,10 @@ class Mapping:
     filters: tuple[Filter, ...] = ()
     agency: str | None = None
     path: Path | None = None
+    # A column that identifies the row in the agency's own system (a client or case
+    # number), shown in the rejects file so a clerk can find the row; never an identity
+    # column. A database has no line numbers, and row positions change between runs.
+    reference: str | None = None
 
     @property
     def is_sql(self) -> bool:
@@ -95,6 +100,8 @@ class Mapping:
                 seen.setdefault(col, None)
         for flt in self.filters:
             seen.setdefault(flt.column, None)
+        if self.reference is not None:
+            seen.setdefault(self.reference, None)
         return list(seen)
 
     def describe(self) -> str:
@@ -165,8 +172,9 @@ def parse_mapping(doc: dict[str, Any], *, name: str, path: Path | None = None) -
     elif query is not None:
         raise fail("source.query", "is only for format sql")
 
-    cols_doc = _table(doc, "columns", fail)
-    _only(cols_doc, set(FIELDS), "columns.", fail)
+    cols_doc = dict(_table(doc, "columns", fail))
+    _only(cols_doc, {*FIELDS, "reference"}, "columns.", fail)
+    reference = cols_doc.pop("reference", None)
     columns: dict[str, tuple[str, ...]] = {}
     for key, value in cols_doc.items():
         names = [value] if isinstance(value, str) else value
@@ -181,6 +189,14 @@ def parse_mapping(doc: dict[str, Any], *, name: str, path: Path | None = None) -
     for required in ("given_names", "date_of_birth"):
         if required not in columns:
             raise fail("columns", f"needs {required}")
+    if reference is not None:
+        if not isinstance(reference, str) or not reference.strip():
+            raise fail("columns.reference", "must be a column name")
+        reference = reference.strip()
+        identity = {c.casefold() for names in columns.values() for c in names}
+        if reference.casefold() in identity:
+            raise fail("columns.reference", "must not be a column the person is read from "
+                                            "(the rejects file would show it)")
 
     dates = doc.get("dates", {})
     if not isinstance(dates, dict):
@@ -207,7 +223,8 @@ def parse_mapping(doc: dict[str, Any], *, name: str, path: Path | None = None) -
     return Mapping(name=name, description=_str(meta, "description", "", "mapping.", fail),
                    format=fmt, encoding=encoding, delimiter=delimiter, quote=quote,
                    skip_lines=skip, query=query, columns=columns,
-                   date_formats=tuple(formats), filters=filters, agency=agency, path=path)
+                   date_formats=tuple(formats), filters=filters, agency=agency, path=path,
+                   reference=reference)
 
 
 def _filter(doc: Any, i: int, fail: Any) -> Filter:
@@ -354,6 +371,7 @@ class RowReader:
         where = {f: tuple(position[c] for c in mapping.columns.get(f, ())) for f in FIELDS}
         self._where = where
         self._filters = tuple((position[f.column], f) for f in mapping.filters)
+        self._reference = None if mapping.reference is None else position[mapping.reference]
         self._dates = DateParser(mapping.date_formats)
         self._encoding = mapping.encoding
         self._full = bool(where["full_surname"])
@@ -386,6 +404,13 @@ class RowReader:
                 return v
         text = self._text(values, where, "date_of_birth")
         return None if text is None else self._dates.parse(text)
+
+    def reference(self, values: Sequence[Any]) -> str | None:
+        """The row's reference (the mapping's ``reference`` column) for the rejects file."""
+        if self._reference is None or values[self._reference] is None:
+            return None
+        text = " ".join(_as_text(values[self._reference]).split())
+        return text[:REFERENCE_CHARS] or None
 
     def read(self, values: Sequence[Any]) -> Person | object:
         for i, flt in self._filters:

@@ -10,7 +10,8 @@ writes, in source order:
 
 - the spool: one 65-byte record per entry (``hitmachine.domain.wire``), exactly the bytes
   of the batches that will be sent, with its SHA-256;
-- the rejects file: ``row,line,fields,reason`` per unusable row, never the row's content.
+- the rejects file: ``row,line,fields,reason`` per unusable row, never the row's content
+  (and ``reference``, the row's client or case number, when the mapping names one).
 
 Only when the whole source has been read, and the rejects are within the limit, does the
 caller publish the spool. So a run with too many rejects sends nothing at all.
@@ -24,6 +25,7 @@ import io
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -31,6 +33,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from adapters.errors import AdapterTimeout
 from adapters.mapping import FILTERED, Mapping, Person, RowReader
 from adapters.pseudonymise import Keys, make_pseudonymiser
 from adapters.source import CsvLayout, CsvSource, Row, Source
@@ -41,6 +44,9 @@ from hitmachine.domain.identity import Identity, normalise_identity
 
 CHUNK = 5000
 KEEP_REJECTS = 1000   # how many rejects a result keeps in memory (the file has them all)
+CHUNK_TIMEOUT = 600.0  # seconds a worker may take over one chunk before the run gives up
+STOP_TIMEOUT = 10.0    # seconds the pool gets to stop before its workers are killed
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,7 @@ class Reject:
     fields: tuple[str, ...]
     reason: str
     line: int | None = None
+    reference: str | None = None   # the mapping's reference column (a client number)
 
 
 @dataclass
@@ -78,8 +85,14 @@ _WORKER: dict[str, Any] = {}
 
 def init_worker(mapping: Mapping, keyring: Keys, version: int, *,
                 in_pool: bool = False) -> None:
-    if in_pool:  # Ctrl+C is the parent's to handle; it stops the pool
+    if in_pool:
+        # Stopping is the parent's to handle: it ends the pool. A worker must not run the
+        # parent's SIGTERM handler (which raises KeyboardInterrupt): terminating the pool
+        # would then unwind it while it holds a queue lock, and the parent waits forever.
+        # The parent blocked both signals around the fork; they arrive from here on.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     _WORKER.update(reader=RowReader(mapping), pseudonymiser=make_pseudonymiser(keyring),
                    version=version)
 
@@ -88,9 +101,10 @@ def _pool_init(mapping: Mapping, keyring: Keys, version: int) -> None:
     init_worker(mapping, keyring, version, in_pool=True)
 
 
-def _reject(number: int, line: int | None, exc: InvalidInput) -> Reject:
+def _reject(number: int, line: int | None, exc: InvalidInput,
+            reference: str | None = None) -> Reject:
     return Reject(number, tuple(e.field for e in exc.errors),
-                  "; ".join(f"{e.field} {e.message}" for e in exc.errors), line)
+                  "; ".join(f"{e.field} {e.message}" for e in exc.errors), line, reference)
 
 
 def process_chunk(rows: list[Row]) -> ChunkOut:
@@ -113,7 +127,7 @@ def process_chunk(rows: list[Row]) -> ChunkOut:
                 bsn=person.bsn, given_names=person.given_names, prefix=person.prefix,
                 surname=person.surname, date_of_birth=person.date_of_birth))
         except InvalidInput as exc:
-            rejects.append(_reject(number, line, exc))
+            rejects.append(_reject(number, line, exc, reader.reference(values)))
     sets = _WORKER["pseudonymiser"].pseudonymise(identities, _WORKER["version"])
     encode = wire.encode_entry
     records = b"".join([encode(s.bsn, s.name) for s in sets])
@@ -141,21 +155,24 @@ class RejectsFile:
 
     HEADER = ("row", "line", "fields", "reason")
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, reference: bool = False) -> None:
         self.path = path
+        self._reference = reference   # a last column: the mapping's reference, if it has one
         self._fh = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             self._fh = self._tmp.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh)
-            self._writer.writerow(safe_row(self.HEADER))
+            self._writer.writerow(safe_row(self.HEADER + (("reference",) if reference else ())))
 
     def write(self, rejects: Iterable[Reject]) -> None:
         if self._fh is not None:
-            # safe_row: field names come from the agency's export and must not run as a
-            # formula when someone opens the file in a spreadsheet.
-            self._writer.writerows(safe_row((r.row, r.line, " ".join(r.fields), r.reason))
+            # safe_row: field names and references come from the agency's export and must not
+            # run as a formula when someone opens the file in a spreadsheet.
+            self._writer.writerows(safe_row((r.row, "" if r.line is None else r.line,
+                                             " ".join(r.fields), r.reason,
+                                             *((r.reference or "",) if self._reference else ())))
                                    for r in rejects)
 
     def finish(self) -> None:
@@ -192,8 +209,14 @@ class ChunkRunner:
         self._pool = None
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("fork")
-            self._pool = ctx.Pool(workers, initializer=_pool_init,
-                                  initargs=(mapping, keyring, version))
+            # Blocked while forking (the pool's threads keep the mask, and so do workers it
+            # forks later): no worker can be signalled before its initializer resets them.
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                self._pool = ctx.Pool(workers, initializer=_pool_init,
+                                      initargs=(mapping, keyring, version))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         else:
             self.workers = 1
             init_worker(mapping, keyring, version)
@@ -227,21 +250,44 @@ class ChunkRunner:
         for fn, args in jobs:
             window.append(self._pool.apply_async(fn, args))
             if len(window) >= 2 * self.workers:
-                yield window.popleft().get()
+                yield self._result(window.popleft())
         while window:
-            yield window.popleft().get()
+            yield self._result(window.popleft())
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+    @staticmethod
+    def _result(pending: Any) -> Any:
+        # A worker that died (killed, out of memory) never answers: the pool replaces it
+        # but its chunk is lost. Waiting without end would hang the run and hold its lock.
+        try:
+            return pending.get(CHUNK_TIMEOUT)
+        except multiprocessing.TimeoutError:
+            raise AdapterTimeout(f"a worker gave no result within {CHUNK_TIMEOUT:.0f}s "
+                                 "(it may have been killed); nothing was published") from None
+
+    def close(self, *, finished: bool = False) -> None:
+        """Stop the workers: let them exit (``finished``: every result is in) or terminate
+        them. Bounded: workers that do not stop in time are killed."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+
+        def stop() -> None:
+            pool.close() if finished else pool.terminate()
+            pool.join()
+
+        stopper = threading.Thread(target=stop, name="hitmachine-pool-stop", daemon=True)
+        stopper.start()
+        stopper.join(STOP_TIMEOUT)
+        if stopper.is_alive():
+            for child in multiprocessing.active_children():
+                child.kill()
+            stopper.join(STOP_TIMEOUT)
 
     def __enter__(self) -> "ChunkRunner":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(finished=exc_type is None)
 
 
 def pseudonymise_to_spool(source: Source, runner: ChunkRunner, spool: Path,

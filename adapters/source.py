@@ -267,10 +267,9 @@ class SqlSource:
     total = None
 
     def __init__(self, url: str, mapping: Mapping) -> None:
-        from sqlalchemy import create_engine, text
+        from sqlalchemy import text
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-        from sqlalchemy.pool import NullPool
 
         try:
             parsed = make_url(url)
@@ -281,7 +280,7 @@ class SqlSource:
         self.description = parsed.render_as_string(hide_password=True)
         self._count = 0
         try:
-            self._engine = create_engine(parsed, poolclass=NullPool)
+            self._engine = _engine(parsed)
         except (ModuleNotFoundError, ImportError) as exc:
             raise AdapterUsageError(f"the database driver for {parsed.drivername} is not "
                                     f"installed ({exc.name or exc})") from None
@@ -289,6 +288,11 @@ class SqlSource:
             raise AdapterUsageError(f"cannot use {self.description}: {type(exc).__name__}") from None
         try:
             self._conn = self._engine.connect()
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise AdapterUsageError(f"cannot connect to the source database {self.description}:"
+                                    f" {_connect_error(exc, parsed.password)}") from None
+        try:
             dialect = self._engine.dialect.name
             if dialect == "postgresql":
                 self._conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -334,6 +338,44 @@ class SqlSource:
                                     f"{_db_error(exc)}; nothing was published") from None
         finally:
             self.close()
+
+
+_CONNECT_TIMEOUT = 15  # seconds; a database that does not answer must not hang the run
+
+
+def _engine(url: Any) -> Any:
+    """An engine that only reads. A SQLite file is opened read-only (``mode=ro``): a
+    mistyped path must not quietly create an empty database and publish nobody."""
+    import sqlite3
+    import urllib.parse
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
+            and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        if not path.is_file():
+            raise AdapterUsageError(f"the source database {path} does not exist (a SQLite "
+                                    "source is only read, never created)")
+        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+        return create_engine("sqlite://", poolclass=NullPool,
+                             creator=lambda: sqlite3.connect(uri, uri=True))
+    args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        args["connect_timeout"] = _CONNECT_TIMEOUT
+    return create_engine(url, poolclass=NullPool, connect_args=args)
+
+
+def _connect_error(exc: Exception, password: str | None) -> str:
+    """Why a connection failed, as the driver says it (no row is involved yet, so the
+    message holds none), on one line and without the password."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    if password:
+        text = text.replace(str(password), "***")
+    return text or type(orig).__name__
 
 
 def _db_error(exc: Exception) -> str:

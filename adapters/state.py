@@ -2,7 +2,7 @@
 
 One directory per agency (``--state-dir``; mode 0700), holding pseudonyms and counts only:
 
-- ``lock``            held (flock) while a run is going: two runs never interleave;
+- ``lock``            held (lockf) while a run is going: two runs never interleave;
 - ``spool.bin``       this run's entries as 65-byte records (deleted after a commit);
 - ``run.json``        the open sync: its id, the spool's fingerprint and how many batches
                       the server confirmed, so a rerun after a crash continues there;
@@ -87,13 +87,16 @@ class StateDir:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator["StateDir"]:
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A POSIX record lock, not flock: it belongs to this process alone, so forked
+            # workers never hold it, and it goes when this process does, however it ends.
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise AdapterBusy(f"another run holds {self.path} (lock); try again later") from None
+                raise AdapterBusy(f"another run holds {self.path} (lock); "
+                                  "try again later") from None
             raise
         self._lock_fd = fd
         try:

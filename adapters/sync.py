@@ -18,12 +18,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +36,7 @@ from typing import Any
 
 from adapters.client import PublishClient
 from adapters.config import DEFAULT_BATCH, Options, resolve_mapping
-from adapters.errors import (AdapterError, AdapterRejected, AdapterUsageError,
+from adapters.errors import (AdapterError, AdapterRejected, AdapterTimeout, AdapterUsageError,
                              RejectsLimitExceeded)
 from adapters.pipeline import ChunkRunner, Reject, RejectsFile, pseudonymise_to_spool
 from adapters.progress import Reporter
@@ -44,6 +49,7 @@ from hitmachine.domain.keyring import Keyring
 from hitmachine.keystore import load_keyring
 
 AUTO_WORKERS_FROM_BYTES = 8 * 1024 * 1024
+DEADLINE_GRACE = 60.0   # seconds a run past its deadline gets to clean up before it exits
 
 
 @dataclass
@@ -85,7 +91,10 @@ class SyncResult:
                 how = ["delta: no changes"]
         if self.resumed_from is not None:
             how.append(f"resumed at batch {self.resumed_from}")
-        return f"{self.agency}: {', '.join(parts)} ({', '.join(how)})"
+        line = f"{self.agency}: {', '.join(parts)} ({', '.join(how)})"
+        if self.rejected and self.rejects_file is not None:
+            line += f"; rejects in {self.rejects_file}"
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         return {"agency": self.agency, "key_version": self.key_version, "mode": self.mode,
@@ -120,10 +129,16 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
                         mode="dry-run" if opts.dry_run else opts.mode, mapping=mapping.name)
     state = StateDir(opts.state_dir)
     outcome: dict[str, Any] = {"started_at": now_iso()}
-    with state.locked():
+    with _watchdog(opts.deadline), state.locked():
         try:
             _run(opts, mapping, keyring, version, state, result, reporter, transport, sleep)
             outcome.update(outcome="ok", exit_code=0)
+        except _Deadline:
+            late = AdapterTimeout(f"the run did not finish within its deadline of "
+                                  f"{opts.deadline:.0f}s and was stopped; the previous set "
+                                  "stays published. Rerun to resume")
+            outcome.update(outcome="failed", exit_code=late.exit_code, error=str(late))
+            raise late from None
         except AdapterError as exc:
             outcome.update(outcome="failed", exit_code=exc.exit_code, error=str(exc))
             raise
@@ -132,8 +147,46 @@ def run(opts: Options, *, transport: Any = None, reporter: Reporter | None = Non
             raise
         finally:
             result.duration = time.monotonic() - started
-            state.write_last_run({**outcome, **result.as_dict(), "finished_at": now_iso()})
+            if not opts.dry_run:  # monitoring reads last-run.json: only real runs count
+                state.write_last_run({**outcome, **result.as_dict(), "finished_at": now_iso()})
     return result
+
+
+class _Deadline(BaseException):
+    """The run's deadline passed. A BaseException, so that no ``except Exception`` on the
+    way (a driver's, a library's) can swallow it."""
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float | None) -> Iterator[None]:
+    """End a run that takes longer than ``seconds`` (a hung database, server or worker)
+    with an error, so it releases its lock and the next cron run can go. A real signal
+    (SIGALRM) interrupts even a blocking wait on a lock. If the clean-up itself hangs, the
+    process exits ``DEADLINE_GRACE`` seconds later. Signals are the main thread's only:
+    elsewhere (a run started from Python in a thread) there is no watchdog."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def hard_stop(signum: int, frame: object) -> None:
+        sys.stderr.write("error: the run did not stop within its deadline's grace period; "
+                         "exiting\n")
+        for child in multiprocessing.active_children():
+            child.kill()
+        os._exit(AdapterTimeout.exit_code)
+
+    def expire(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGALRM, hard_stop)
+        signal.setitimer(signal.ITIMER_REAL, DEADLINE_GRACE)
+        raise _Deadline()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _keyring(path: Path) -> Keyring:
@@ -171,7 +224,7 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
     # The workers are forked before the source is opened: they inherit no connection.
     with ChunkRunner(mapping, keyring, version, _workers(opts)) as runner:
         source = open_source(opts.source, mapping)
-        rejects = RejectsFile(rejects_path)
+        rejects = RejectsFile(rejects_path, reference=mapping.reference is not None)
         unit = "bytes" if source.total is not None else "rows"
         try:
             with reporter.task("reading", source.total, unit) as update:
@@ -200,7 +253,7 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
     publishing = time.monotonic()
     with PublishClient(opts.server or "", opts.token or "", transport=transport,
                        retries=opts.retries, backoff=opts.backoff, timeout=opts.timeout,
-                       verify=verify, cert=cert, sleep=sleep) as client:
+                       verify=verify, cert=cert, sleep=sleep, on_retry=reporter.note) as client:
         try:
             if local.entries == 0 and not opts.allow_empty:
                 current = client.status()
@@ -215,11 +268,8 @@ def _run(opts: Options, mapping: Any, keyring: Keys, version: int, state: StateD
                 _publish_delta(client, opts, version, state, spool, result, reporter)
             else:
                 os.replace(spool, state.spool)
-                _publish_snapshot(client, opts, version, state, state.spool, local.entries,
-                                  local.digest, result, reporter)
-                if state.delta_db.exists():  # a snapshot outside delta mode: forget the state
-                    with DeltaState(state.delta_db) as delta:
-                        delta.forget()
+                _publish_recorded_snapshot(client, opts, version, state, local.entries,
+                                           local.digest, result, reporter)
         finally:
             result.retried = client.retried
             result.publish_seconds = time.monotonic() - publishing
@@ -363,6 +413,22 @@ def _abandon_quietly(client: PublishClient, sync_id: str) -> None:
         pass
 
 
+def _publish_recorded_snapshot(client: PublishClient, opts: Options, version: int,
+                               state: StateDir, entries: int, digest: str, result: SyncResult,
+                               reporter: Reporter) -> None:
+    """Snapshot mode. With a state directory, the set it publishes is recorded as the
+    delta state too, so that a delta run after it sends only what changed since."""
+    if not state.persistent:
+        _publish_snapshot(client, opts, version, state, state.spool, entries, digest, result,
+                          reporter)
+        return
+    with DeltaState(state.delta_db) as delta:
+        delta.load_current(state.spool)
+        committed = _publish_snapshot(client, opts, version, state, state.spool, entries,
+                                      digest, result, reporter)
+        delta.promote_current(**_meta(opts, version, committed))
+
+
 # --------------------------------------------------------------------------- delta
 
 def _publish_delta(client: PublishClient, opts: Options, version: int, state: StateDir,
@@ -419,7 +485,7 @@ def _publish_delta(client: PublishClient, opts: Options, version: int, state: St
 def _why_snapshot(meta: dict[str, str], opts: Options, version: int,
                   status: dict[str, Any] | None) -> str | None:
     if not meta:
-        return "no earlier run is on record in the state directory"
+        return "the state directory holds no published set to compare with (a first run)"
     if meta.get("pending"):
         return "the outcome of the previous delta is unknown"
     if (meta.get("agency"), meta.get("server")) != (opts.agency, opts.server):

@@ -16,7 +16,10 @@ from enum import Enum
 
 from hitmachine.domain.errors import FieldError, InvalidInput
 
-_BSN_SEPARATORS = frozenset(" .-")
+# Between the digit groups of a BSN: dots, and any Unicode space or dash (category Zs, Pd),
+# as documents and web pages render them ("111 222 333" with non-breaking spaces,
+# "111–222–333" with en dashes). Tabs and other control characters are not separators.
+_BSN_SEPARATOR_CATEGORIES = frozenset({"Zs", "Pd"})
 _BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 _ZERO_OFFSET = ord("0") * sum(_BSN_WEIGHTS)
 _EARLIEST_BIRTH = dt.date(1880, 1, 1)
@@ -37,8 +40,9 @@ class IdentifierKind(str, Enum):
 def normalise_bsn(raw: str, *, field: str = "bsn") -> str:
     """Return the BSN as exactly nine ASCII digits, or raise ``InvalidInput``.
 
-    Spaces, dots and dashes *between* digits are tolerated (people copy BSNs from letters
-    that group them); an eight-digit BSN gets its leading zero back. The 11-test decides.
+    Dots and any Unicode space or dash *between* digits are tolerated (people copy BSNs
+    from letters and web pages that group them); the digits themselves must be ASCII. An
+    eight-digit BSN gets its leading zero back. The 11-test decides.
     """
     text = raw.strip()
     if len(text) == 9 and text.isascii() and text.isdigit():  # the common case, unseparated
@@ -47,9 +51,9 @@ def normalise_bsn(raw: str, *, field: str = "bsn") -> str:
         return text
     if not text:
         raise InvalidInput(field, "is empty")
-    if text[0] in _BSN_SEPARATORS or text[-1] in _BSN_SEPARATORS:
+    if _is_bsn_separator(text[0]) or _is_bsn_separator(text[-1]):
         raise InvalidInput(field, "must be 8 or 9 digits")
-    digits = "".join(ch for ch in text if ch not in _BSN_SEPARATORS)
+    digits = "".join(ch for ch in text if not _is_bsn_separator(ch))
     # isdigit() would accept Arabic-Indic and other Unicode digits; only ASCII is a BSN.
     if not digits.isascii() or not digits.isdigit() or len(digits) not in (8, 9):
         raise InvalidInput(field, "must be 8 or 9 digits")
@@ -57,6 +61,10 @@ def normalise_bsn(raw: str, *, field: str = "bsn") -> str:
     if not is_valid_bsn(digits):
         raise InvalidInput(field, "is not a valid BSN (fails the 11-test)")
     return digits
+
+
+def _is_bsn_separator(ch: str) -> bool:
+    return ch == "." or unicodedata.category(ch) in _BSN_SEPARATOR_CATEGORIES
 
 
 def is_valid_bsn(digits: str) -> bool:

@@ -4,10 +4,14 @@ wins), one summary line on stdout, no progress bar off a terminal, exit codes by
 from __future__ import annotations
 
 import io
-import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from adapters.cli import app
@@ -38,10 +42,13 @@ def test_a_config_file_keeps_the_cron_line_short(agency_dir: Path) -> None:
     assert result.stdout.count("\n") == 1
     assert result.stdout.startswith("om: 5 rows read, 4 entries to publish, 1 rejected, ")
     assert result.stderr == ""
-    # Paths in the file are relative to the file: the state and rejects went there.
-    assert (agency_dir / "state" / "rejects.csv").read_text().count("\n") == 2
-    last = json.loads((agency_dir / "state" / "last-run.json").read_text())
-    assert (last["outcome"], last["rows_read"], last["rejected"]) == ("ok", 5, 1)
+    # Paths in the file are relative to the file: the state and rejects went there, and
+    # the summary says where the rejects are (issue 14 item 8).
+    rejects = agency_dir / "state" / "rejects.csv"
+    assert rejects.read_text().count("\n") == 2
+    assert result.stdout.rstrip().endswith(f"; rejects in {rejects}")
+    # A dry run is no run monitoring should see: last-run.json is left as it was.
+    assert not (agency_dir / "state" / "last-run.json").exists()
 
 
 def test_the_command_line_wins_over_the_config_file(agency_dir: Path) -> None:
@@ -91,3 +98,133 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
     with Reporter(progress=True, quiet=True, stream=quiet).task("reading", 10, "rows") as update:
         update(5)
     assert quiet.getvalue() == ""
+
+
+# --------------------------------------------------------------------- help (issue 14 item 9)
+
+def _help(*args: str) -> str:
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("TERMINAL_WIDTH", None)
+    done = subprocess.run([sys.executable, "-m", "adapters.cli", *args, "--help"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("command", ["sync", "status", "mappings"])
+def test_help_at_80_columns_shows_every_option_whole(command: str) -> None:
+    text = _help(command)
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    for param in click_command.params:
+        for name in param.opts + param.secondary_opts:
+            assert re.search(rf"(^|[\s,/]){re.escape(name)}(\s|,|$)", text, re.MULTILINE), \
+                f"{name} not shown whole:\n{text}"
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for sign in ("…", "``", "<bool>", "╭"):
+        assert sign not in text, f"{sign!r} in the help of {command}:\n{text}"
+    if command == "sync":  # the defaults written into help texts survive (no markup)
+        assert "[default: keyservice.token beside" in " ".join(text.split())
+        assert "[default: 7200]" in text
+
+
+def test_the_command_list_is_not_cut_off() -> None:
+    text = _help()
+    listed = text.split("Commands:")[1]
+    assert "..." not in listed and "…" not in listed
+    assert {line.split()[0] for line in listed.strip().splitlines()} == {
+        "sync", "status", "mappings"}
+
+
+# ----------------------------------------------------------------- messages (issue 14 item 8)
+
+@pytest.fixture
+def sql_agency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The reclassering administrator: a config file beside a SQLite database, named by a
+    relative URL, and a run from another working directory (as cron does)."""
+    from tests.adapters.conftest import load_reclassering
+
+    create_keyring(tmp_path / "keyring.json")
+    next(load_reclassering(f"sqlite:///{tmp_path / 'clients.db'}"))
+    (tmp_path / "reclassering.toml").write_text(
+        'agency = "reclassering"\nsource = "sqlite:///clients.db"\nkeyring = "keyring.json"\n'
+        'state_dir = "state"\ndry_run = true\nmax_reject_fraction = 0.5\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return tmp_path
+
+
+def test_a_relative_sqlite_source_is_found_beside_the_config_file(sql_agency: Path) -> None:
+    result = runner.invoke(app, ["sync", "--config", str(sql_agency / "reclassering.toml")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("reclassering: 37 rows read, 36 entries to publish, 1 rejected")
+    assert list((sql_agency / "elsewhere").iterdir()) == []     # nothing made in the cwd
+
+
+def test_a_missing_sqlite_source_is_an_error_and_is_not_created(sql_agency: Path) -> None:
+    config = sql_agency / "reclassering.toml"
+    config.write_text(config.read_text().replace("clients.db", "typo.db"))
+    result = runner.invoke(app, ["sync", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: the source database {sql_agency / 'typo.db'} does "
+                                     "not exist (a SQLite source is only read, never created)")
+    assert not (sql_agency / "typo.db").exists()
+    assert not (sql_agency / "elsewhere" / "typo.db").exists()
+
+
+def test_rejects_from_a_database_name_the_mappings_reference_column(sql_agency: Path) -> None:
+    result = runner.invoke(app, ["sync", "--config", str(sql_agency / "reclassering.toml")])
+    assert result.exit_code == 0, result.output
+    lines = (sql_agency / "state" / "rejects.csv").read_text().splitlines()
+    assert lines[0] == "row,line,fields,reason,reference"
+    _row, line, fields, _reason, reference = lines[1].split(",")
+    assert (line, fields) == ("", "date_of_birth") and reference.isdigit()
+    import sqlite3
+
+    db = sqlite3.connect(sql_agency / "clients.db")
+    bsn, born = db.execute("SELECT bsn, geboortedatum FROM client WHERE id = ?",
+                           (int(reference),)).fetchone()
+    assert born is None                     # the sample's one row without a birth date
+    assert bsn is None or bsn not in lines[1]
+
+
+def test_an_unreachable_postgresql_source_says_where_and_why(tmp_path: Path) -> None:
+    create_keyring(tmp_path / "keyring.json")
+    port = _free_port()
+    result = runner.invoke(app, ["sync", "--agency", "reclassering", "--dry-run", "--source",
+                                 f"postgresql://reader:s3cret-pw@127.0.0.1:{port}/clients",
+                                 "--keyring", str(tmp_path / "keyring.json"),
+                                 "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "\n" not in message and "s3cret-pw" not in message
+    assert message.startswith(f"error: cannot connect to the source database "
+                              f"postgresql+psycopg://reader:***@127.0.0.1:{port}/clients: ")
+    assert "refused" in message.lower()
+
+
+def test_with_the_server_down_it_says_where_why_and_that_it_retries(agency_dir: Path) -> None:
+    (agency_dir / "token").write_text("hm_token")
+    (agency_dir / "token").chmod(0o600)
+    down = f"http://127.0.0.1:{_free_port()}"
+    result = runner.invoke(app, ["sync", "--agency", "om", "--source",
+                                 str(agency_dir / "export.csv"), "--keyring",
+                                 str(agency_dir / "keyring.json"), "--max-reject-fraction", "0.5",
+                                 "--state-dir", str(agency_dir / "state"), "--server", down,
+                                 "--token-file", str(agency_dir / "token"), "--retries", "2"])
+    assert result.exit_code == 5, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"cannot reach the server at {down}: ConnectError: ")
+    assert lines[0].endswith("; attempt 1 of 3, trying again in 1s")
+    assert lines[1].endswith("; attempt 2 of 3, trying again in 2s")
+    assert lines[-1].startswith(f"error: cannot reach the server at {down}: ConnectError: ")
+    assert "refused" in lines[-1].lower() and "(after 3 attempts in " in lines[-1]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

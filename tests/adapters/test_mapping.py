@@ -70,6 +70,11 @@ def test_the_shipped_mappings_say_what_the_issue_asks() -> None:
     ({"filter": [{"column": "Status"}]}, "needs exactly one of"),
     ({"filter": [{"column": "Status", "in": "Open"}]}, "must be a list of strings"),
     ({"filter": [{"column": "Status", "empty": "yes"}]}, "must be true or false"),
+    # The rejects file shows the reference: never a column the person is read from.
+    ({"columns": {"bsn": "BSN", "surname": "A", "given_names": "V", "date_of_birth": "G",
+                  "reference": "bsn"}}, "columns.reference must not be a column the person"),
+    ({"columns": {"surname": "A", "given_names": "V", "date_of_birth": "G",
+                  "reference": ""}}, "columns.reference must be a column name"),
 ])
 def test_a_wrong_mapping_fails_naming_the_key(change: dict[str, object], says: str) -> None:
     with pytest.raises(MappingError) as info:

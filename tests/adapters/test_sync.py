@@ -200,6 +200,20 @@ def test_delta_mode_adds_and_removes(world: World) -> None:
                 assert value.encode() not in blob
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_first_delta_after_a_snapshot_sends_only_the_changes(world: World) -> None:
+    # Issue 14 item 8: a snapshot records what it published, so the delta after it is a
+    # delta (it said "no earlier run is on record" and published a snapshot again).
+    state = world.tmp / "state"
+    crowd = people(6, seed=21)
+    first = world.sync("om", write_plain(world.tmp / "1.csv", crowd), state_dir=state)
+    assert (first.mode, first.entries_published) == ("snapshot", 6)
+    second = world.sync("om", write_plain(world.tmp / "2.csv", crowd[1:] + people(1, seed=22)),
+                        mode="delta", state_dir=state)
+    assert (second.fell_back, second.added, second.removed) == (None, 1, 1), second.fell_back
+    assert world.status("om")["entries"] == 6  # type: ignore[index]
+
+
 def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
         world: World) -> None:
     old = people(5, seed=7)

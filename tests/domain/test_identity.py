@@ -63,6 +63,12 @@ def interleave(digits: str, gaps: list[str]) -> str:
 nine_digit_strings = st.text(alphabet="0123456789", min_size=9, max_size=9)
 eight_digit_strings = st.text(alphabet="0123456789", min_size=8, max_size=8)
 separator_gaps = st.lists(st.text(alphabet=SEPARATORS, max_size=3), min_size=8, max_size=8)
+# Every Unicode space (Zs) and dash (Pd): what a pasted BSN may have between its groups.
+UNICODE_SEPARATORS = "".join(
+    ch for ch in map(chr, range(0x110000))
+    if unicodedata.category(ch) in ("Zs", "Pd")) + "."
+unicode_separator_gaps = st.lists(st.text(alphabet=UNICODE_SEPARATORS, max_size=3),
+                                  min_size=8, max_size=8)
 
 
 def accepts(raw: str) -> bool:
@@ -157,13 +163,39 @@ def test_stdnum_differs_it_ignores_leading_and_trailing_dots_and_dashes_we_rejec
 
 
 @pytest.mark.parametrize("raw", [
-    "012\u2013345\u2013672",                 # EN DASH between groups
-    "012\u2014345\u2014672",                 # EM DASH
     "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff12",  # fullwidth digits
 ])
-def test_stdnum_differs_it_maps_unicode_dashes_and_fullwidth_digits_to_ascii_we_reject_them(
-        raw: str) -> None:
+def test_stdnum_differs_it_maps_fullwidth_digits_to_ascii_we_reject_them(raw: str) -> None:
     assert stdnum_bsn.is_valid(raw)
+    assert not accepts(raw)
+
+
+# Issue 14 item 11: a BSN as people paste it from a document or a web page.
+@pytest.mark.parametrize("raw", [
+    pytest.param("012\u00a0345\u00a0672", id="no-break-space"),
+    pytest.param("012\u202f345\u202f672", id="narrow-no-break-space"),
+    pytest.param("012\u2009345\u2009672", id="thin-space"),
+    pytest.param("012\u3000345\u3000672", id="ideographic-space"),
+    pytest.param("012\u2013345\u2013672", id="en-dash"),
+    pytest.param("012\u2014345\u2014672", id="em-dash"),
+    pytest.param("012\u2010345\u2011672", id="hyphen-and-non-breaking-hyphen"),
+    pytest.param("012\u2012345\u2012672", id="figure-dash"),
+    pytest.param("012\u00a0\u2013\u00a0345\u00a0\u2013\u00a0672", id="spaced-en-dash"),
+    pytest.param("\u00a0012 345 672\u00a0", id="no-break-spaces-around"),
+])
+def test_unicode_spaces_and_dashes_between_groups_are_folded(raw: str) -> None:
+    assert normalise_bsn(raw) == EXAMPLE_BSN
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param("\u2013012345672", id="leading-en-dash"),
+    pytest.param("012345672\u2014", id="trailing-em-dash"),
+    pytest.param("012\u2212345\u2212672", id="minus-sign-is-no-dash"),
+    pytest.param("012\u200b345\u200b672", id="zero-width-space-is-no-space"),
+    pytest.param("012\u00a0\uff13\uff14\uff15\u00a0672", id="fullwidth-digits-in-a-group"),
+    pytest.param("012\u2013\u0663\u0664\u0665\u2013672", id="arabic-indic-digits-in-a-group"),
+])
+def test_unicode_folding_stops_at_separators(raw: str) -> None:
     assert not accepts(raw)
 
 
@@ -255,6 +287,19 @@ def test_normalising_is_idempotent(bsn: str) -> None:
 @given(valid_bsns(), separator_gaps)
 def test_separators_between_digits_never_change_the_result(bsn: str, gaps: list[str]) -> None:
     assert normalise_bsn(interleave(bsn, gaps)) == normalise_bsn(bsn)
+
+
+@given(valid_bsns(), unicode_separator_gaps)
+def test_unicode_spaces_and_dashes_between_digits_never_change_the_result(
+        bsn: str, gaps: list[str]) -> None:
+    assert normalise_bsn(interleave(bsn, gaps)) == bsn
+
+
+@given(valid_bsns(), st.integers(min_value=0, max_value=8),
+       st.sampled_from([c for c in map(chr, range(0x110000))
+                        if unicodedata.category(c) == "Nd" and not c.isascii()]))
+def test_a_non_ascii_digit_anywhere_is_refused(bsn: str, at: int, digit: str) -> None:
+    assert not accepts(bsn[:at] + digit + bsn[at + 1:])
 
 
 @given(valid_bsns(leading_zero=True), separator_gaps)
