@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hitmachine.api.auth import CtxDep
+from hitmachine.store.migrate import schema_problem
 
 router = APIRouter(tags=["health"])
 
@@ -19,12 +20,17 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(ctx: CtxDep) -> JSONResponse:
-    """The database answers and the keys are loaded: the service can answer queries."""
+    """The database answers with the schema this code needs and the keys are loaded: the
+    service can answer queries."""
     try:
         with ctx.db.read() as conn:
             conn.execute(text("SELECT 1"))
+            problem = schema_problem(conn)
         ctx.pseudonymiser.active_versions  # noqa: B018 - raises if the keyring is unusable
     except Exception as exc:  # report, never crash the probe
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
+                            status_code=503)
+    if problem is not None:  # every other request would fail: not ready
+        return JSONResponse({"status": "unavailable", "reason": f"the database {problem}"},
                             status_code=503)
     return JSONResponse({"status": "ready"})
