@@ -13,6 +13,7 @@ import os
 import secrets
 import shlex
 import shutil
+import string
 import signal
 import subprocess
 import sys
@@ -102,7 +103,9 @@ def _accounts(settings: Settings, adapter_keyring: Path) -> tuple[dict[str, str]
         _, coordinator = admin.create_token(ctx, admin.CONSOLE, name="demo coordinator",
                                             role=Role.COORDINATOR, agency=None, expires_at=None,
                                             request_id="demo-setup")
-        password = secrets.token_urlsafe(12)  # 16 characters: above the 12 the pages require
+        # 16 letters and digits: above the 12 the pages require, and nothing to mistype
+        password = "".join(secrets.choice(string.ascii_letters + string.digits)
+                           for _ in range(16))
         users.create_user(ctx, admin.CONSOLE, name=WEB_USER, role=Role.COORDINATOR,
                           password=password, request_id="demo-setup")
     finally:
