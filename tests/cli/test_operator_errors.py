@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from hitmachine.config import Settings
-from hitmachine.demo import MARKER, WEB_USER
 from hitmachine.instance import initialise
 from tests.live_server import free_port
 
@@ -211,6 +210,8 @@ def test_serve_prints_the_address_it_listens_on(instance: Path) -> None:
 # --- item 6: the demo ---------------------------------------------------------------------
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    from hitmachine.demo import MARKER
+
     mine = tmp_path / "precious"
     mine.mkdir()
     (mine / "thesis.txt").write_text("years of work")
@@ -231,6 +232,8 @@ def port_is_free(port: int) -> bool:
 
 @pytest.mark.slow
 def test_demo_signs_in_and_sigterm_stops_its_server(tmp_path: Path) -> None:
+    from hitmachine.demo import MARKER, WEB_USER
+
     port = free_port()
     out = tmp_path / "demo.out"
     with out.open("w") as fh:
