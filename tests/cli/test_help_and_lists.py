@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from hitmachine.cli import app
 from hitmachine.config import Settings
 from hitmachine.instance import initialise
-from tests.cli.test_operator_errors import run
+from tests.cli.test_operator_errors import assert_one_line_error, run
 
 
 def every_command() -> list[tuple[str, ...]]:
@@ -83,3 +84,21 @@ def test_lists_have_headings(instance: Path) -> None:
     subject = run(instance, "audit", "subject", stdin="111222333\n")
     assert subject.returncode == 0, subject.stderr
     assert subject.stdout.splitlines()[0].split("\t")[:3] == ["seq", "recorded_at", "event"]
+
+
+def test_key_service_lists_have_headings_and_serve_refuses_a_taken_port(tmp_path: Path) -> None:
+    env = {"HITMACHINE_KEYSERVICE_DIR": str(tmp_path / "ks")}
+    assert run(tmp_path, "keyservice", "init", **env).returncode == 0
+    assert run(tmp_path, "keyservice", "token", "create", "--name", "om", **env).returncode == 0
+    versions = run(tmp_path, "keyservice", "versions", **env).stdout.splitlines()
+    assert versions[0].split("\t") == ["version", "state", "created"]
+    assert versions[1].startswith("1\tactive\t")
+    tokens = run(tmp_path, "keyservice", "token", "list", **env).stdout.splitlines()
+    assert tokens[0].split("\t") == ["id", "state", "per minute", "per day", "name"]
+    assert tokens[1].endswith("\tom")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = run(tmp_path, "keyservice", "serve", "--port", str(port), **env)
+    assert_one_line_error(served, f"port {port}", "is taken")
