@@ -184,13 +184,14 @@ def subject(
     from hitmachine.services import admin
     from hitmachine.services import audit as service
 
+    opened = _context()  # 'run init first' before the person is asked for, not after
     fields = _read_identity()
     try:
         identity = normalise_identity(**fields)
     except InvalidInput as exc:
         _fail(exc)
     rows = _call(lambda ctx: service.subject_records(ctx, admin.CONSOLE, identity, _rid(),
-                                                     via="cli"))
+                                                     via="cli"), opened)
     if fmt != "jsonl":
         typer.echo("\t".join(_SUBJECT_COLUMNS))
     for row in rows:

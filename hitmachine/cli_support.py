@@ -70,9 +70,10 @@ def context() -> Context:
         fail(exc)
 
 
-def call(use: Callable[[Context], T]) -> T:
-    """One service call on a fresh context, closed after; a domain error ends the command."""
-    ctx = context()
+def call(use: Callable[[Context], T], ctx: Context | None = None) -> T:
+    """One service call on ``ctx`` (or a fresh context), closed after; a domain error ends
+    the command."""
+    ctx = ctx or context()
     try:
         return use(ctx)
     except HitmachineError as exc:

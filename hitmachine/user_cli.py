@@ -51,10 +51,11 @@ def user_create(
     from hitmachine.domain.principal import Role
     from hitmachine.services import admin, users
 
+    opened = _context()  # 'run init first' before a password is asked for, not after
     password = read_password()
     user = _call(lambda ctx: users.create_user(ctx, admin.CONSOLE, name=name,
                                                role=Role(role.value), password=password,
-                                               request_id=_rid()))
+                                               request_id=_rid()), opened)
     typer.echo(f"created account {user.id}: {user.name} ({user.role.value})")
 
 
@@ -91,8 +92,10 @@ def user_passwd(name: Annotated[str, typer.Option(help="the account")]) -> None:
     """Set a new password (asked for, or read from stdin); ends the account's sessions."""
     from hitmachine.services import admin, users
 
+    opened = _context()  # 'run init first' before a password is asked for, not after
     password = read_password()
-    user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()))
+    user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()),
+                 opened)
     typer.echo(f"new password set for {user.name}; their sessions have ended")
 
 
