@@ -274,3 +274,26 @@ def test_demo_signs_in_and_sigterm_stops_its_server(tmp_path: Path) -> None:
                 os.killpg(demo.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_demo_directory_is_deleted_only_when_the_demo_made_it(tmp_path: Path) -> None:
+    from hitmachine.demo import MARKER, fresh_directory
+    from hitmachine.domain.errors import Conflict
+
+    made = fresh_directory(tmp_path / "made")  # new: made, and marked
+    (made / "hitmachine.db").write_text("old run")
+    again = fresh_directory(made)  # marked: the old run goes
+    assert again == made and sorted(p.name for p in made.iterdir()) == [MARKER]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (fresh_directory(empty) / MARKER).is_file()  # empty: used as it is
+    a_file = tmp_path / "file"
+    a_file.write_text("keep")
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "data").write_text("keep")
+    (forged / MARKER).symlink_to(a_file)  # a marker that is a link proves nothing
+    for refused in (a_file, forged):
+        with pytest.raises(Conflict):
+            fresh_directory(refused)
+    assert a_file.read_text() == "keep" and (forged / "data").read_text() == "keep"
