@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# `make demo PORT=8100` when 8000 is taken.
+PORT ?= 8000
 demo: $(STAMP)
-	$(BIN)/hitmachine demo
+	$(BIN)/hitmachine demo --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

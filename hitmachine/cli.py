@@ -17,19 +17,23 @@ from hitmachine.cli_support import call as _call
 from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
+from hitmachine.cli_support import check_instance
 from hitmachine.cli_support import request_id as _rid
-from hitmachine.config import Settings
+from hitmachine.cli_support import settings as _settings
 from hitmachine.domain.clock import iso_utc, utc_now
-from hitmachine.domain.errors import Conflict, HitmachineError
+from hitmachine.domain.errors import Conflict, HitmachineError, Unavailable
 from hitmachine.domain.principal import Role
 from hitmachine.keyservice.cli import keyservice_app
 from hitmachine.user_cli import user_app
 
+# rich_markup_mode=None on every Typer: click's plain help rewraps paragraphs to the
+# terminal, never cuts an option name, and shows no "<bool>" beside flags and --help.
 app = typer.Typer(help="Hitmachine: privacy-preserving hit/no-hit service.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 keys_app = typer.Typer(help="Pseudonymisation keys: rotate, export for an adapter, retire.",
-                       no_args_is_help=True)
-token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")  # web accounts: hitmachine/user_cli.py
@@ -38,16 +42,24 @@ app.add_typer(keyservice_app, name="keyservice")  # the OPRF key service: hitmac
 
 
 
-@app.command()
+@app.command(short_help="Create or upgrade the schema; create missing keys.")
 def init() -> None:
     """Create or upgrade the database schema and create the keys when missing."""
-    from hitmachine.instance import initialise
+    from sqlalchemy.exc import DBAPIError
 
+    from hitmachine.instance import initialise
+    from hitmachine.store.migrate import connect_problem
+
+    settings = _settings()
     try:
-        for line in initialise(Settings()):
-            err.print(line, soft_wrap=True)  # unwrapped: the public key must stay one line
+        for line in initialise(settings):
+            err.print(line)  # unwrapped (the console's soft wrap): the public key is one line
     except HitmachineError as exc:
         _fail(exc)
+    except DBAPIError as exc:
+        _fail(connect_problem(settings.database_url, exc))
+    except OSError as exc:  # the keys directory or the SQLite file's directory
+        _fail(Unavailable(f"cannot create {exc.filename}: {exc.strerror}"))
 
 
 @app.command()
@@ -58,18 +70,20 @@ def serve(
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
     ssl_ca_certs: Annotated[Path | None, typer.Option(help="CA for client certificates")] = None,
-    require_client_cert: Annotated[bool, typer.Option(help="mutual TLS")] = False,
+    require_client_cert: Annotated[bool, typer.Option(
+        help="mutual TLS (off unless given)", show_default=False)] = False,
     access_log: Annotated[bool, typer.Option(help="log each request line")] = True,
 ) -> None:
     """Serve the API (and the web pages) with uvicorn."""
     from hitmachine.server import serve as run
 
-    settings = Settings()
+    settings = _settings()
     try:
         from hitmachine.keystore import check_keys_dir, load_keyring
 
         keyring = load_keyring(settings.keyring_path)  # refuse missing or exposed keys
         check_keys_dir(settings.keys_dir)
+        check_instance(settings)  # refuse a database without the current schema
         if workers > 1 and settings.rate_limits and not settings.rate_limit_storage:
             err.print("warning: rate limits and query budgets are counted per worker; set "
                       "HITMACHINE_RATE_LIMIT_STORAGE=redis://... to share them")
@@ -78,12 +92,14 @@ def serve(
                            f"HITMACHINE_PSEUDONYM_SCHEME is {settings.pseudonym_scheme}"
                            + ("; run: hitmachine keys migrate" if settings.pseudonym_scheme
                               == "oprf" else ""))
+        run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
+            require_client_cert=require_client_cert, access_log=access_log,
+            log_level=settings.log_level.lower(),
+            on_listening=lambda url: err.print(f"Hitmachine listening on {url}  "
+                                               f"(Ctrl+C stops it)"))
     except HitmachineError as exc:
         _fail(exc)
-    run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
-        require_client_cert=require_client_cert, access_log=access_log,
-        log_level=settings.log_level.lower())
 
 
 @keys_app.command("list")
@@ -92,16 +108,17 @@ def keys_list() -> None:
     from hitmachine.keystore import load_keyring
 
     try:
-        keyring = load_keyring(Settings().keyring_path)
+        keyring = load_keyring(_settings().keyring_path)
     except HitmachineError as exc:
         _fail(exc)
     primary = keyring.primary.version
+    typer.echo("version\tstate\tcreated")
     for v in keyring.versions:
         state = "primary" if v.version == primary else ("active" if v.active else "retired")
         typer.echo(f"{v.version}\t{state}\t{iso_utc(v.created)}")
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", short_help="Add a new primary key version.")
 def keys_rotate() -> None:
     """Add a new primary key version; older versions stay active for queries."""
     from hitmachine.services import admin
@@ -112,7 +129,7 @@ def keys_rotate() -> None:
     typer.echo("export it for the adapters with: hitmachine keys export --out FILE")
 
 
-@keys_app.command("migrate")
+@keys_app.command("migrate", short_help="Move from hmac to oprf pseudonyms.")
 def keys_migrate() -> None:
     """Move from hmac to oprf like a rotation: a new primary version evaluated by the key
     service; everybody stays findable under the old versions until they are retired."""
@@ -125,7 +142,7 @@ def keys_migrate() -> None:
                "every agency publishes under it, retire the hmac versions")
 
 
-@keys_app.command("retire")
+@keys_app.command("retire", short_help="Stop using a key version.")
 def keys_retire(version: int) -> None:
     """Stop using a key version; refused while an agency publishes only under it."""
     from hitmachine.services import admin
@@ -164,7 +181,7 @@ def token_create(
 
 @token_app.command("revoke")
 def token_revoke(token_id: int) -> None:
-    """Revoke a token by its id (see ``token list``)."""
+    """Revoke a token by its id (see: hitmachine token list)."""
     from hitmachine.services import admin
 
     info = _call(lambda ctx: admin.revoke_token(ctx, admin.CONSOLE, token_id, _rid()))
@@ -178,6 +195,7 @@ def token_list() -> None:
 
     ctx = _context()
     try:
+        typer.echo("id\trole\tagency\tstate\tname")
         for t in admin.list_tokens(ctx):
             state = "revoked" if t.revoked_at else "active"
             typer.echo(f"{t.id}\t{t.role.value}\t{t.agency or '-'}\t{state}\t{t.name}")
@@ -185,24 +203,32 @@ def token_list() -> None:
         ctx.close()
 
 
-@app.command()
+@app.command(short_help="A working instance with synthetic data, in one go.")
 def demo(
-    port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
-    directory: Annotated[Path, typer.Option("--dir", help="where the demo instance lives")] = Path(".demo"),
-    foreground: Annotated[bool, typer.Option(help="keep serving until Ctrl+C")] = True,
+    port: Annotated[int, typer.Option(help="port to serve on (loopback)")] = 8000,
+    directory: Annotated[Path, typer.Option(
+        "--dir", help="where the demo instance lives; made by the demo, and deleted by it "
+                      "on the next run only when it made it")] = Path(".demo"),
+    foreground: Annotated[bool, typer.Option(
+        help="keep serving until Ctrl+C (the default), or leave the server running in the "
+             "background", show_default=False)] = True,
 ) -> None:
-    """A fresh SQLite instance with the synthetic Nijmegen data published through the adapter."""
+    """A fresh SQLite instance with the synthetic Nijmegen data published through the
+    adapter, a coordinator token and a web account to try it with."""
     from hitmachine.demo import run_demo
 
     try:
         run_demo(directory=directory, port=port, foreground=foreground)
     except HitmachineError as exc:
         _fail(exc)
+    except OSError as exc:  # the demo directory: not ours to write, or the disk is full
+        _fail(Unavailable(f"cannot write {exc.filename or directory}: {exc.strerror or exc}"))
 
 
 from hitmachine.replay.cli import replay_command  # noqa: E402  (light: heavy imports are lazy)
 
-app.command("replay")(replay_command)
+app.command("replay", short_help="Replay a manual hit/no-hit test (docs/replay.md).")(
+    replay_command)
 
 
 def main() -> None:

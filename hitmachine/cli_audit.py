@@ -24,10 +24,12 @@ from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import HitmachineError, InvalidInput
 
 audit_app = typer.Typer(help="The tamper-evident audit log: checkpoints, verify, export, "
-                             "data-subject look-up, retention.", no_args_is_help=True)
+                             "data-subject look-up, retention.", no_args_is_help=True,
+                        short_help="The tamper-evident audit log: verify, export, look-up.",
+                        rich_markup_mode=None)  # plain help: see hitmachine/cli.py
 
 
-@audit_app.command("checkpoint")
+@audit_app.command("checkpoint", short_help="Print the newest signed checkpoint.")
 def checkpoint(
     sign: Annotated[bool, typer.Option(help="sequence pending records and sign the tree as "
                                             "it is now (else: print the newest)")] = True,
@@ -55,7 +57,7 @@ def checkpoint(
     sys.stdout.write(note)
 
 
-@audit_app.command("integrate")
+@audit_app.command("integrate", short_help="Sequence pending records and sign now.")
 def integrate() -> None:
     """Sequence pending records now and sign a checkpoint (the server does this itself)."""
     from hitmachine.services import audit as service
@@ -71,7 +73,7 @@ def integrate() -> None:
     err.print(f"sequenced {done} records; tree size {note.splitlines()[1]}")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", short_help="Recompute the tree; check every checkpoint.")
 def verify(
     checkpoint: Annotated[list[Path] | None, typer.Option(
         "--checkpoint", help="a checkpoint kept outside (repeatable)")] = None,
@@ -144,7 +146,7 @@ class _progress:
             self._bar.stop()
 
 
-@audit_app.command("export")
+@audit_app.command("export", short_help="Write records with their leaf data.")
 def export(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
     since: Annotated[str | None, typer.Option("--from", help="ISO UTC instant, inclusive")] = None,
@@ -172,7 +174,7 @@ def export(
     err.print(f"exported {count} records")
 
 
-@audit_app.command("subject")
+@audit_app.command("subject", short_help="Every record about one person (AVG art. 15).")
 def subject(
     fmt: Annotated[str, typer.Option("--format", help="text or jsonl")] = "text",
 ) -> None:
@@ -182,23 +184,27 @@ def subject(
     from hitmachine.services import admin
     from hitmachine.services import audit as service
 
+    opened = _context()  # 'run init first' before the person is asked for, not after
     fields = _read_identity()
     try:
         identity = normalise_identity(**fields)
     except InvalidInput as exc:
         _fail(exc)
     rows = _call(lambda ctx: service.subject_records(ctx, admin.CONSOLE, identity, _rid(),
-                                                     via="cli"))
+                                                     via="cli"), opened)
+    if fmt != "jsonl":
+        typer.echo("\t".join(_SUBJECT_COLUMNS))
     for row in rows:
         if fmt == "jsonl":
             typer.echo(json.dumps(service.export_row(row), ensure_ascii=True))
         else:
-            typer.echo("\t".join(str(row[k] if row[k] is not None else "-") for k in (
-                "seq", "recorded_at", "event", "actor", "organisation", "purpose",
-                "case_reference", "outcome", "agencies", "request_id")))
+            typer.echo("\t".join(str(row[k] if row[k] is not None else "-")
+                                  for k in _SUBJECT_COLUMNS))
     err.print(f"{len(rows)} records concern this person")
 
 
+_SUBJECT_COLUMNS = ("seq", "recorded_at", "event", "actor", "organisation", "purpose",
+                    "case_reference", "outcome", "agencies", "request_id")
 _IDENTITY_KEYS = ("bsn", "given_names", "prefix", "surname", "date_of_birth")
 
 
@@ -223,7 +229,7 @@ def _read_identity() -> dict[str, str | None]:
     return {"bsn": text}
 
 
-@audit_app.command("prune")
+@audit_app.command("prune", short_help="Clear old records' contents (hashes stay).")
 def prune(
     dry_run: Annotated[bool, typer.Option(help="only count what would be pruned")] = False,
 ) -> None:

@@ -1,5 +1,6 @@
 """What every ``hitmachine`` sub-command shares: the error console, how a domain error
-ends a command, the service context, and the request id a command's audit records carry."""
+ends a command, the settings and the checks an instance must pass before a command uses
+it, the service context, and the request id a command's audit records carry."""
 
 from __future__ import annotations
 
@@ -8,37 +9,71 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from hitmachine.config import Settings
-from hitmachine.domain.errors import HitmachineError
+from hitmachine.domain.errors import FieldError, HitmachineError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from hitmachine.services.context import Context
 
 T = TypeVar("T")
-err = Console(stderr=True)
+# soft_wrap: a message is one line whatever the terminal's width (a pipe counts as 80
+# columns, and rich would break a long variable name or path in the middle).
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def fail(exc: HitmachineError) -> NoReturn:
     """Print the problem (fields and messages, never a submitted value) and exit 2."""
-    err.print(f"[red]error:[/red] {exc.detail}")
+    err.print(f"[red]error:[/red] {escape(exc.detail)}")
     for e in exc.errors:
         if f"{e.field}: {e.message}" != exc.detail:
-            err.print(f"  {e.field}: {e.message}")
+            err.print(f"  {escape(e.field)}: {escape(e.message)}")
     raise typer.Exit(code=2)
 
 
+def settings() -> Settings:
+    """The settings from the environment; a bad value ends the command naming its variable
+    (pydantic's own message would quote the value, and a database URL may hold a password)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        errors = [FieldError("HITMACHINE_" + "__".join(str(p) for p in e["loc"]).upper(),
+                             e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        fail(InvalidInput.many(errors))
+
+
+def check_instance(s: Settings) -> None:
+    """Refuse, in one line, an instance a command cannot use: no keyring (before ``init``,
+    or run from the wrong directory), or a database that is missing, unreachable, or
+    without the current schema."""
+    from hitmachine.store.migrate import check_database
+
+    if not s.keyring_path.is_file():
+        raise NotFound(f"{s.keyring_path} does not exist; run 'hitmachine init' first "
+                       f"(or run this where the instance lives)")
+    check_database(s.database_url)
+
+
 def context() -> Context:
+    """The service context for a checked instance; a problem ends the command."""
     # Imported late: `hitmachine --help` should not load the database layer.
     from hitmachine.services.context import Context
 
-    return Context.from_settings(Settings())
+    s = settings()
+    try:
+        check_instance(s)
+        return Context.from_settings(s)
+    except HitmachineError as exc:
+        fail(exc)
 
 
-def call(use: Callable[[Context], T]) -> T:
-    """One service call on a fresh context, closed after; a domain error ends the command."""
-    ctx = context()
+def call(use: Callable[[Context], T], ctx: Context | None = None) -> T:
+    """One service call on ``ctx`` (or a fresh context), closed after; a domain error ends
+    the command."""
+    ctx = ctx or context()
     try:
         return use(ctx)
     except HitmachineError as exc:
@@ -51,4 +86,4 @@ def request_id() -> str:
     return "cli-" + uuid.uuid4().hex
 
 
-__all__ = ["call", "context", "err", "fail", "request_id"]
+__all__ = ["call", "check_instance", "context", "err", "fail", "request_id", "settings"]

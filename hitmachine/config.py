@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
@@ -90,6 +90,23 @@ class Settings(BaseSettings):
                              f"legal retention floor HITMACHINE_RETENTION_FLOOR_DAYS "
                              f"({self.retention_floor_days})")
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Refused here, not at the first connection: the error then names the setting, and
+        # never echoes the URL (it may hold a password).
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+        try:
+            backend = make_url(value).get_backend_name()
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a database URL; {expected}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"names an unsupported database ({backend}); {expected}")
+        return value
 
     @property
     def keyring_path(self) -> Path:

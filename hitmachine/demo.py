@@ -10,12 +10,18 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shlex
 import shutil
+import string
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import httpx
 
@@ -23,28 +29,72 @@ from hitmachine.config import Settings
 from hitmachine.domain.errors import Conflict, Unavailable
 from hitmachine.domain.principal import Role
 from hitmachine.instance import initialise
-from hitmachine.services import admin
+from hitmachine.server import bind_tcp
+from hitmachine.services import admin, users
 from hitmachine.services.context import Context
 
 DATA = Path(__file__).with_name("data") / "nijmegen"
+# Written into every directory the demo makes; only a directory holding it is ever deleted.
+MARKER = ".hitmachine-demo"
+WEB_USER = "demo-coordinator"
 
 
 def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
-    from adapters.cli import run_sync
-
-    directory = directory.resolve()
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    # Before anything is deleted or started: on a taken port the adapters would publish to
+    # whatever listens there (another Hitmachine answers 401 to our tokens).
+    bind_tcp("127.0.0.1", port).close()
+    directory = fresh_directory(directory)
     env = {**os.environ, "HITMACHINE_DATABASE_URL": f"sqlite:///{directory / 'hitmachine.db'}",
            "HITMACHINE_KEYS_DIR": str(directory / "keys")}
     settings = Settings(database_url=env["HITMACHINE_DATABASE_URL"],
                         keys_dir=Path(env["HITMACHINE_KEYS_DIR"]))
     for line in initialise(settings):
         print(line)
+    adapter_keyring = directory / "adapter-keyring.json"
+    adapter_tokens, coordinator, web_password = _accounts(settings, adapter_keyring)
+    base = f"http://127.0.0.1:{port}"
+    with _sigterm_as_interrupt():
+        server = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port",
+                                   str(port), "--no-access-log"], env=env)
+        keep_serving = False  # only --no-foreground, after everything went well
+        try:
+            _wait_ready(base, server)
+            _publish(base, adapter_tokens, adapter_keyring)
+            stop = ("Ctrl+C stops it" if foreground else
+                    f"in the background; stop it with: kill {server.pid}")
+            print(_instructions(base, coordinator, web_password, stop))
+            keep_serving = not foreground
+            if foreground:
+                server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if not keep_serving:
+                _stop(server)
+
+
+def fresh_directory(directory: Path) -> Path:
+    """The demo's directory, empty but for the marker. An existing one is deleted only when
+    the demo made it (the marker is there); any other non-empty directory is refused."""
+    directory = directory.expanduser().resolve()
+    marker = directory / MARKER
+    if directory.exists() and not directory.is_dir():
+        raise Conflict(f"--dir {directory} exists and is not a directory")
+    if directory.is_dir() and marker.is_file() and not marker.is_symlink():
+        shutil.rmtree(directory)
+    elif directory.is_dir() and any(directory.iterdir()):
+        raise Conflict(f"--dir {directory} is not empty and was not made by 'hitmachine demo'; "
+                       f"it is left alone: choose another --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by 'hitmachine demo', which deletes this directory when it runs "
+                      "here again\n", encoding="utf-8")
+    return directory
+
+
+def _accounts(settings: Settings, adapter_keyring: Path) -> tuple[dict[str, str], str, str]:
+    """Adapter tokens per agency, a coordinator token, and a coordinator web account."""
     ctx = Context.from_settings(settings)
     try:
-        adapter_keyring = directory / "adapter-keyring.json"
         admin.export_keyring(ctx, admin.CONSOLE, adapter_keyring, "demo-setup")
         adapter_tokens = {code: admin.create_token(ctx, admin.CONSOLE, name=f"adapter {code}",
                                                    role=Role.ADAPTER, agency=code,
@@ -53,27 +103,59 @@ def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
         _, coordinator = admin.create_token(ctx, admin.CONSOLE, name="demo coordinator",
                                             role=Role.COORDINATOR, agency=None, expires_at=None,
                                             request_id="demo-setup")
+        # 16 letters and digits: above the 12 the pages require, and nothing to mistype
+        password = "".join(secrets.choice(string.ascii_letters + string.digits)
+                           for _ in range(16))
+        users.create_user(ctx, admin.CONSOLE, name=WEB_USER, role=Role.COORDINATOR,
+                          password=password, request_id="demo-setup")
     finally:
         ctx.close()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port", str(port),
-                               "--no-access-log"], env=env)
-    try:
-        _wait_ready(base, server)
-        for extract in sorted(_extracts()):
-            code = extract.stem
+    return adapter_tokens, coordinator, password
+
+
+def _publish(base: str, adapter_tokens: dict[str, str], keyring: Path) -> None:
+    from adapters.cli import run_sync
+    from adapters.errors import AdapterError
+
+    for extract in sorted(_extracts()):
+        code = extract.stem
+        try:
             result = run_sync(agency=code, source=extract, server=base,
-                              token=adapter_tokens[code], keyring=adapter_keyring)
-            print(result.summary())
-        print(_instructions(base, coordinator))
-        if foreground:
-            server.wait()
-    except KeyboardInterrupt:
-        pass
+                              token=adapter_tokens[code], keyring=keyring)
+        except AdapterError as exc:
+            raise Unavailable(f"publishing {code}'s synthetic extract failed: {exc}") from None
+        print(result.summary())
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the demo like Ctrl+C, so its server child is stopped too. Only in this
+    process: a child forked meanwhile (an adapter's worker) gets the default action."""
+    me = os.getpid()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != me:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
     finally:
-        if foreground or server.poll() is not None:
-            server.terminate()
-            server.wait(timeout=10)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this short
+    if server.poll() is None:
+        server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
 
 
 def _extracts() -> list[Path]:
@@ -87,7 +169,8 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 30.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise Unavailable(f"the server exited (code {server.returncode}); is the port in use?")
+            raise Unavailable(f"the demo's server exited (code {server.returncode}); "
+                              f"its own message is above")
         try:
             if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
                 return
@@ -117,7 +200,7 @@ def example_household() -> list[dict[str, str]]:
     return out
 
 
-def _instructions(base: str, token: str) -> str:
+def _instructions(base: str, token: str, web_password: str, stop: str) -> str:
     body = {"purpose": "casusoverleg", "case_reference": "VH-2026-0042",
             "members": example_household()}
     curl = (f"curl -s -X POST {base}/v1/queries/household \\\n"
@@ -125,9 +208,13 @@ def _instructions(base: str, token: str) -> str:
             f"  -H 'Content-Type: application/json' \\\n"
             f"  -d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
     return f"""
-Hitmachine demo is running on {base}  (Ctrl+C stops it)
+Hitmachine demo is running on {base}  ({stop})
 
-Coordinator token (shown once):
+Sign in to the web pages at {base}/aanmelden
+  name:     {WEB_USER}
+  password: {web_password}
+
+Coordinator token for the API (shown once):
 {token}
 
 Ask about a household (synthetic people):
@@ -137,4 +224,4 @@ API documentation: {base}/docs
 """
 
 
-__all__ = ["example_household", "run_demo"]
+__all__ = ["MARKER", "example_household", "fresh_directory", "run_demo"]

@@ -20,7 +20,7 @@ from hitmachine.cli_support import err
 from hitmachine.cli_support import request_id as _rid
 
 user_app = typer.Typer(help="Web accounts: create, list, unlock, set a password, disable.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)  # see hitmachine/cli.py
 
 
 class WebRole(str, Enum):
@@ -51,10 +51,11 @@ def user_create(
     from hitmachine.domain.principal import Role
     from hitmachine.services import admin, users
 
+    opened = _context()  # 'run init first' before a password is asked for, not after
     password = read_password()
     user = _call(lambda ctx: users.create_user(ctx, admin.CONSOLE, name=name,
                                                role=Role(role.value), password=password,
-                                               request_id=_rid()))
+                                               request_id=_rid()), opened)
     typer.echo(f"created account {user.id}: {user.name} ({user.role.value})")
 
 
@@ -67,6 +68,7 @@ def user_list() -> None:
     ctx = _context()
     try:
         now = utc_now_iso()
+        typer.echo("id\trole\tstate\tlast sign-in\tname")
         for u in users.list_users(ctx):
             state = ("disabled" if u.disabled else f"locked until {u.locked_until}"
                      if u.locked(now) else "active")
@@ -76,7 +78,7 @@ def user_list() -> None:
         ctx.close()
 
 
-@user_app.command("unlock")
+@user_app.command("unlock", short_help="Lift a lock-out after failed sign-ins.")
 def user_unlock(name: Annotated[str, typer.Option(help="the account to unlock")]) -> None:
     """Lift a lock-out after failed sign-ins now, rather than when it runs out."""
     from hitmachine.services import admin, users
@@ -85,17 +87,19 @@ def user_unlock(name: Annotated[str, typer.Option(help="the account to unlock")]
     typer.echo(f"unlocked {user.name}")
 
 
-@user_app.command("passwd")
+@user_app.command("passwd", short_help="Set a new password; ends the sessions.")
 def user_passwd(name: Annotated[str, typer.Option(help="the account")]) -> None:
     """Set a new password (asked for, or read from stdin); ends the account's sessions."""
     from hitmachine.services import admin, users
 
+    opened = _context()  # 'run init first' before a password is asked for, not after
     password = read_password()
-    user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()))
+    user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()),
+                 opened)
     typer.echo(f"new password set for {user.name}; their sessions have ended")
 
 
-@user_app.command("disable")
+@user_app.command("disable", short_help="Disable an account; ends its sessions.")
 def user_disable(name: Annotated[str, typer.Option(help="the account")]) -> None:
     """Disable an account: it can no longer sign in and its sessions end at once."""
     _set_disabled(name, True)

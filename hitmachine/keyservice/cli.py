@@ -19,10 +19,11 @@ from hitmachine.domain.errors import HitmachineError
 from hitmachine.keyservice import audit, keyfile, tokens
 from hitmachine.keyservice.settings import KeyServiceSettings
 
+# Plain click help, like the hitmachine command (hitmachine/cli.py says why).
 keyservice_app = typer.Typer(help="The OPRF key service for blind pseudonyms.",
-                             no_args_is_help=True)
+                             no_args_is_help=True, rich_markup_mode=None)
 token_app = typer.Typer(help="Key service tokens for adapters and the query path.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 keyservice_app.add_typer(token_app, name="token")
 
 
@@ -46,7 +47,7 @@ def init(version: Annotated[int, typer.Option(
     err.print(f"created {s.key_path} with key version {version}")
 
 
-@keyservice_app.command("rotate")
+@keyservice_app.command("rotate", short_help="Add a key version.")
 def rotate(version: Annotated[int | None, typer.Option(
         min=1, help="the new key's version  [default: the newest + 1]")] = None) -> None:
     """Add a key version (then register it with 'hitmachine keys rotate' or 'keys migrate')."""
@@ -59,7 +60,7 @@ def rotate(version: Annotated[int | None, typer.Option(
     typer.echo(f"key versions: {', '.join(map(str, keys.active_versions))}")
 
 
-@keyservice_app.command("retire")
+@keyservice_app.command("retire", short_help="Stop evaluating under a key version.")
 def retire(version: int) -> None:
     """Stop evaluating under a key version (once the keyring has retired it too)."""
     s = _settings()
@@ -78,11 +79,12 @@ def versions() -> None:
         keys = keyfile.load(_settings().key_path)
     except HitmachineError as exc:
         _fail(exc)
+    typer.echo("version\tstate\tcreated")
     for k in keys.keys:
         typer.echo(f"{k.version}\t{'active' if k.active else 'retired'}\t{k.created.isoformat()}")
 
 
-@token_app.command("create")
+@token_app.command("create", short_help="Create a token (printed once).")
 def token_create(
     name: Annotated[str, typer.Option(help="who holds it (the audit log counts per name)")],
     per_minute: Annotated[int | None, typer.Option(min=1, help="evaluations per minute")] = None,
@@ -109,6 +111,7 @@ def token_list() -> None:
         current = tokens.load(_settings().tokens_path)
     except HitmachineError as exc:
         _fail(exc)
+    typer.echo("id\tstate\tper minute\tper day\tname")
     for t in current.tokens:
         typer.echo(f"{t.id}\t{'revoked' if t.revoked else 'active'}\t{t.per_minute}/min\t"
                    f"{t.per_day}/day\t{t.name}")
@@ -125,10 +128,11 @@ def token_revoke(token_id: int) -> None:
     typer.echo(f"revoked key service token {token_id}")
 
 
-@keyservice_app.command("audit")
+@keyservice_app.command("audit", short_help="Evaluations per day and adapter.")
 def audit_totals() -> None:
     """Evaluations per day and adapter (counts: the key service knows nothing more)."""
     s = KeyServiceSettings()
+    typer.echo("day\tadapter\toutcome\tevaluations")
     for (day, adapter, outcome), count in sorted(audit.totals(audit.read(s.audit_path)).items()):
         typer.echo(f"{day}\t{adapter}\t{outcome}\t{count}")
 
@@ -144,9 +148,12 @@ def serve(
     """Serve the key service with uvicorn."""
     import uvicorn
 
+    from hitmachine.server import bind_tcp
+
     s = KeyServiceSettings()
     try:
         keyfile.load(s.key_path)  # refuse to start on a missing or exposed key file
+        bind_tcp(host, port).close()  # a taken port in one line, not uvicorn's traceback
     except HitmachineError as exc:
         _fail(exc)
     uvicorn.run("hitmachine.keyservice.app:create_app", factory=True, host=host, port=port,
