@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     audit_integrate: bool = True
     audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
-    retention_days: int = Field(default=730, ge=1)
     retention_floor_days: int = Field(default=730, ge=1)
+    retention_days: int = Field(default=730, ge=1)
 
     # The web pages (hitmachine.web): sessions, sign-in and lock-out.
     web_idle_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -83,13 +83,15 @@ class Settings(BaseSettings):
     keyservice_url: str | None = None
     keyservice_token_file: Path | None = None
 
-    @model_validator(mode="after")
-    def _retention_above_floor(self) -> "Settings":
-        if self.retention_days < self.retention_floor_days:
-            raise ValueError(f"HITMACHINE_RETENTION_DAYS ({self.retention_days}) is below the "
-                             f"legal retention floor HITMACHINE_RETENTION_FLOOR_DAYS "
-                             f"({self.retention_floor_days})")
-        return self
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_above_floor(cls, value: int, info: ValidationInfo) -> int:
+        # A field validator (the floor is declared first), so the error names this setting.
+        floor = info.data.get("retention_floor_days")
+        if floor is not None and value < floor:
+            raise ValueError(f"{value} days is below the legal retention floor "
+                             f"HITMACHINE_RETENTION_FLOOR_DAYS ({floor})")
+        return value
 
     @field_validator("database_url")
     @classmethod
