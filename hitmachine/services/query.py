@@ -15,6 +15,7 @@ from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.domain.matching import Basis, Entry, match_subject
 from hitmachine.domain.policy import apply_policy
 from hitmachine.domain.principal import Principal
+from hitmachine.domain.text import check_case_reference
 from hitmachine.domain.pseudonym import PseudonymSet
 from hitmachine import metrics
 from hitmachine.services import ratelimit
@@ -186,6 +187,7 @@ def _purpose(ctx: Context, query: HouseholdQuery) -> Purpose:
         raise InvalidInput("reference_date", "is only allowed for a purpose that replays a test")
     if not query.case_reference.strip():
         raise InvalidInput("case_reference", "is required")
+    check_case_reference("case_reference", query.case_reference)
     return purpose
 
 
