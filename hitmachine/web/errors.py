@@ -43,6 +43,9 @@ PAGES: dict[int, tuple[str, str]] = {
     415: ("Het formulier kon niet worden gelezen",
           "Het formulier kwam niet goed aan. Ga terug, laad de pagina opnieuw en probeer het "
           "nog eens."),
+    422: ("Controleer de invoer", "Een van de velden bevat iets dat hier niet kan, zoals een "
+                                  "onzichtbaar stuurteken. Ga terug, pas de invoer aan en "
+                                  "probeer het opnieuw."),
     429: ("Te veel vragen", "U heeft in korte tijd te veel vragen gesteld. Deze vraag is niet "
                             "gesteld en niet beantwoord. Probeer het later opnieuw."),
     500: ("Er ging iets mis", "Er is een onverwachte fout opgetreden en vastgelegd. Er is geen "
