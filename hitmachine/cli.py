@@ -163,17 +163,26 @@ def keys_export(out: Annotated[Path, typer.Option(help="file to write (0600)")])
 @token_app.command("create")
 def token_create(
     role: Annotated[Role, typer.Option(help="what the token may do")],
-    name: Annotated[str, typer.Option(help="who holds it (recorded in the audit log)")],
+    name: Annotated[str, typer.Option(help="who holds it (recorded in the audit log); unique "
+                                           "among live tokens and web accounts")],
     agency: Annotated[str | None, typer.Option(help="agency, for adapter and partner")] = None,
-    expires_days: Annotated[int | None, typer.Option(min=1, help="expire after N days")] = None,
+    expires_days: Annotated[int | None, typer.Option(
+        min=1, help="expire after N days (at most HITMACHINE_TOKEN_LIFETIME_DAYS, the "
+                    "default)")] = None,
+    user: Annotated[str | None, typer.Option(
+        help="the web account this token is for (same role): they share one query budget")
+    ] = None,
 ) -> None:
     """Create a token. It is printed once, alone on the last line; only its hash is kept."""
     from hitmachine.services import admin
 
-    expires = iso_utc(utc_now() + dt.timedelta(days=expires_days)) if expires_days else None
+    # Bounded before adding: a huge N would overflow the date; the service then refuses
+    # anything past the configured lifetime with one clear line.
+    expires = (utc_now() + dt.timedelta(days=min(expires_days, 36_500))
+               if expires_days else None)
     info, token = _call(lambda ctx: admin.create_token(
         ctx, admin.CONSOLE, name=name, role=role, agency=agency, expires_at=expires,
-        request_id=_rid()))
+        request_id=_rid(), user=user))
     err.print(f"token {info.id} for {info.name} ({info.role.value}"
               f"{', ' + info.agency if info.agency else ''}); store it now, it is not shown again:")
     sys.stdout.write(token + "\n")

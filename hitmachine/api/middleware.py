@@ -14,7 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+from hitmachine.domain.audit import CLIENT_REQUEST_ID
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 # Request ids need to be unique, not secret: a per-process random generator seeded from the
 # OS is ~100x cheaper than uuid4's os.urandom call, which costs ~60 µs on these VMs.
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -28,8 +30,13 @@ def _new_id() -> str:
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the client's ``X-Request-ID`` if it is sane), echo it in the
-    response, and keep it in ``scope["state"]`` for the audit record and the logs."""
+    """Give every request an id of the server's own, echo it in the response's
+    ``X-Request-ID``, and keep it in ``scope["state"]`` for the audit record and the logs.
+
+    A client's ``X-Request-ID`` never becomes the request id: two clients could then share
+    one, or one could pick another's. If it is sane (``_CLIENT_ID``: 8 to 64 of
+    ``A-Z a-z 0-9 . _ -``) it is kept as ``client_request_id``, which the audit record
+    carries in its detail so a client can still find its own request; otherwise dropped."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,22 +46,28 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         rid = _new_id()
+        client_id = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 text = value.decode("latin-1")
                 if _CLIENT_ID.match(text):
-                    rid = text
+                    client_id = text
                 break
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["client_request_id"] = client_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
-
-
+        # Copied into the threads of sync routes, like every context variable.
+        reset = CLIENT_REQUEST_ID.set(client_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            CLIENT_REQUEST_ID.reset(reset)
 
 
 access_log = logging.getLogger("hitmachine.access")

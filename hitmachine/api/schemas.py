@@ -4,11 +4,48 @@ a field a client thinks it sent but the server ignored would be a silent error."
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from hitmachine.domain import text
 
 HEX32 = r"^[0-9a-f]{64}$"
+
+
+def _free_text(value: str) -> str:
+    problem = text.text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("free_text", problem)
+    return value
+
+
+def _case_reference(value: str) -> str:
+    problem = text.case_reference_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("case_reference", problem)
+    return value
+
+
+def _name(value: str) -> str:
+    problem = text.text_problem(value)
+    cleaned = " ".join(value.split())
+    problem = problem or text.name_problem(cleaned)
+    if problem is not None:
+        raise PydanticCustomError("name", problem)
+    return cleaned
+
+
+# Every free-text field of the API is one of these (see hitmachine.domain.text): no control
+# character, lone surrogate or text-direction override gets past them, and the field is
+# named in the 422. The web pages validate through these same models, the CLI through the
+# same functions.
+FreeText = Annotated[str, AfterValidator(_free_text)]
+# A case reference is free text that must not hold a BSN (it is kept for years, in clear).
+CaseReference = Annotated[str, AfterValidator(_case_reference)]
+# A token's or account's name: also no format characters, not reserved, whitespace collapsed.
+Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
@@ -17,15 +54,17 @@ class Strict(BaseModel):
 
 class MemberIn(Strict):
     bsn: str | None = Field(default=None, max_length=32, description="8 or 9 digits; 11-test")
-    given_names: str | None = Field(default=None, max_length=200)
-    prefix: str | None = Field(default=None, max_length=50, description="tussenvoegsel")
-    surname: str | None = Field(default=None, max_length=200)
+    given_names: FreeText | None = Field(default=None, max_length=200)
+    prefix: FreeText | None = Field(default=None, max_length=50, description="tussenvoegsel")
+    surname: FreeText | None = Field(default=None, max_length=200)
     date_of_birth: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
 
 
 class HouseholdQueryIn(Strict):
     purpose: str = Field(max_length=32, description="a code from GET /v1/purposes")
-    case_reference: str = Field(min_length=1, max_length=200)
+    case_reference: CaseReference = Field(
+        min_length=1, max_length=200,
+        description="the case number: no identifier (one holding a valid BSN is refused)")
     members: list[MemberIn] = Field(min_length=1, max_length=1000)
     reference_date: dt.date | None = Field(
         default=None, description="only for purposes that replay a test (`replay`)")
@@ -124,10 +163,17 @@ class DeltaOut(BaseModel):
 
 
 class TokenCreateIn(Strict):
-    name: str = Field(min_length=1, max_length=128)
+    name: Name = Field(min_length=1, max_length=128,
+                       description="unique among live tokens and web accounts, ignoring case; "
+                                   "not `console` or `anonymous`")
     role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin"]
     agency: str | None = Field(default=None, max_length=32)
-    expires_at: dt.datetime | None = None
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="in the future, at most the configured token lifetime "
+                                  "away (the default)")
+    user: Name | None = Field(
+        default=None, max_length=128,
+        description="the web account this token is for (same role); it shares its budget")
 
 
 class TokenOut(BaseModel):
@@ -135,6 +181,7 @@ class TokenOut(BaseModel):
     name: str
     role: str
     agency: str | None
+    user_id: int | None = None
     created_at: str
     expires_at: str | None
     revoked_at: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -18,6 +19,12 @@ import orjson
 from hitmachine.domain.clock import utc_now_iso
 from hitmachine.domain.principal import Principal
 from hitmachine.domain.pseudonym import PseudonymSet
+
+
+# The X-Request-ID a client sent with the current request, if any (set by the API's
+# request-id middleware). Kept in the record's detail only: the record's request_id is
+# always the server's own, so two clients can never share one.
+CLIENT_REQUEST_ID: ContextVar[str | None] = ContextVar("client_request_id", default=None)
 
 
 class Outcome(str, Enum):
@@ -48,6 +55,18 @@ class AuditRecord:
     @classmethod
     def by(cls, principal: Principal, event: str, request_id: str, outcome: Outcome,
            **kwargs: Any) -> "AuditRecord":
+        """The record of ``principal``'s action; its detail also says which token or
+        account acted (``actor_id``) and the client's own request id, if it sent one."""
+        extra: dict[str, Any] = {}
+        if principal.actor_id is not None:
+            extra["actor_id"] = principal.actor_id
+            if principal.token_id is not None and principal.user_id is not None:
+                extra["actor_account"] = f"user:{principal.user_id}"
+        client_id = CLIENT_REQUEST_ID.get()
+        if client_id is not None:
+            extra["client_request_id"] = client_id
+        if extra:
+            kwargs["detail"] = {**kwargs.get("detail", {}), **extra}
         return cls(event=event, actor=principal.actor, role=principal.role.value,
                    organisation=principal.organisation, request_id=request_id,
                    outcome=outcome, **kwargs)
@@ -97,4 +116,4 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-__all__ = ["ROW_COLUMNS", "AuditRecord", "Outcome", "subject_entries"]
+__all__ = ["CLIENT_REQUEST_ID", "ROW_COLUMNS", "AuditRecord", "Outcome", "subject_entries"]

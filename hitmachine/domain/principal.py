@@ -46,10 +46,31 @@ class Principal:
     role: Role
     agency: str | None    # the agency an adapter or partner acts for
     token_id: int | None = None
+    # The web account: the user's own, or the one a token was created for (``--user``).
+    user_id: int | None = None
 
     @property
     def organisation(self) -> str:
         return self.agency or VEILIGHEIDSHUIS
+
+    @property
+    def actor_id(self) -> str | None:
+        """Which credential acted, for the audit record: names can look alike, ids cannot."""
+        if self.token_id is not None:
+            return f"token:{self.token_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return None
+
+    @property
+    def budget_key(self) -> str:
+        """Whose query rate and daily budget this request spends: one person's account and
+        the tokens made for it share one; never the name, which differs in case only."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.token_id is not None:
+            return f"token:{self.token_id}"
+        return f"actor:{self.actor}"
 
     def may(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]

@@ -6,14 +6,17 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import Conflict, InvalidInput
 from hitmachine.domain.keyring import Keyring
 from hitmachine.domain.principal import AGENCY_BOUND, Principal, Role
+from hitmachine.domain.text import check_name
 from hitmachine.keystore import load_keyring, save_keyring, write_secret_file
 from hitmachine.services.context import Context
-from hitmachine.store import audit_log, index, tokens
+from hitmachine.store import audit_log, index, tokens, users
 from hitmachine.store.tokens import TokenInfo
 
 # Actions taken at the console (the CLI) are recorded under this actor and role.
@@ -21,25 +24,62 @@ CONSOLE = Principal(actor="console", role=Role.ADMIN, agency=None)
 
 
 def create_token(ctx: Context, principal: Principal, *, name: str, role: Role,
-                 agency: str | None, expires_at: str | None, request_id: str
-                 ) -> tuple[TokenInfo, str]:
-    if not name.strip():
-        raise InvalidInput("name", "is required")
+                 agency: str | None, expires_at: dt.datetime | None, request_id: str,
+                 user: str | None = None) -> tuple[TokenInfo, str]:
+    """A new token. Its name is checked like an account name and must be free among live
+    tokens and all accounts; ``user`` links it to that web account (same role), whose
+    query budget it then shares. It expires at ``expires_at`` (in the future, at most
+    ``token_lifetime_days`` away) or, if None, after ``token_lifetime_days``."""
+    name = check_name("name", name)
     if role in AGENCY_BOUND and agency is None:
         raise InvalidInput("agency", f"is required for the {role.value} role")
     if role not in AGENCY_BOUND and agency is not None:
         raise InvalidInput("agency", f"does not apply to the {role.value} role")
     if agency is not None and agency not in ctx.agencies:
         raise InvalidInput("agency", "is not a configured agency")
-    if expires_at is None:  # every token expires; a longer life must be asked for
-        expires_at = iso_utc(utc_now() + dt.timedelta(days=ctx.settings.token_lifetime_days))
+    expires = token_expiry(ctx, expires_at)
     with ctx.db.write() as conn:
+        user_id = _linked_user(conn, user, role)
         info, token = tokens.create(conn, name=name, role=role, agency=agency,
-                                    expires_at=expires_at)
+                                    expires_at=expires, user_id=user_id)
         audit_log.append(conn, [AuditRecord.by(
             principal, "token.create", request_id, Outcome.OK,
-            detail={"token_id": info.id, "name": name, "role": role.value, "agency": agency})])
+            detail={"token_id": info.id, "name": name, "role": role.value, "agency": agency,
+                    "user_id": user_id, "expires_at": expires})])
     return info, token
+
+
+def token_expiry(ctx: Context, expires_at: dt.datetime | None) -> str:
+    """The expiry as stored (ISO UTC). Every token expires, and never later than the
+    configured lifetime: a token that outlives every review is a key under the mat."""
+    now = utc_now()
+    limit = now + dt.timedelta(days=ctx.settings.token_lifetime_days)
+    if expires_at is None:
+        return iso_utc(limit)
+    if expires_at.tzinfo is None or expires_at.utcoffset() is None:
+        raise InvalidInput("expires_at", "needs a time zone (for instance Z or +01:00)")
+    try:
+        moment = expires_at.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+14:00 is before year 1
+        raise InvalidInput("expires_at", "is out of range") from None
+    if moment <= now:
+        raise InvalidInput("expires_at", "must be in the future")
+    if moment > limit:
+        raise InvalidInput("expires_at", f"must be at most {ctx.settings.token_lifetime_days} "
+                                         f"days away (HITMACHINE_TOKEN_LIFETIME_DAYS)")
+    return iso_utc(moment)
+
+
+def _linked_user(conn: Connection, user: str | None, role: Role) -> int | None:
+    if user is None:
+        return None
+    account = users.find_by_name(conn, user)
+    if account is None:
+        raise InvalidInput("user", "is not an existing web account")
+    if account.role is not role:
+        raise InvalidInput("user", f"has the {account.role.value} role; a token made for an "
+                                   f"account must have the same role")
+    return account.id
 
 
 def revoke_token(ctx: Context, principal: Principal, token_id: int, request_id: str) -> TokenInfo:
@@ -142,4 +182,4 @@ def export_keyring(ctx: Context, principal: Principal, out: Path, request_id: st
 
 
 __all__ = ["CONSOLE", "create_token", "export_keyring", "list_tokens", "migrate_keys", "retire_key",
-           "revoke_token", "rotate_key"]
+           "revoke_token", "rotate_key", "token_expiry"]

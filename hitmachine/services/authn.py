@@ -68,7 +68,8 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
         info = tokens.find(conn, token)
     if info is None or not info.usable(utc_now_iso()):
         raise AuthenticationFailed("the token is not valid, or has expired or been revoked")
-    principal = Principal(actor=info.name, role=info.role, agency=info.agency, token_id=info.id)
+    principal = Principal(actor=info.name, role=info.role, agency=info.agency, token_id=info.id,
+                          user_id=info.user_id)
     ctx.principals.put(digest, principal, info.expires_at)
     return principal
 

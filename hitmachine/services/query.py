@@ -16,6 +16,7 @@ from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.domain.matching import Basis, Entry, match_subject
 from hitmachine.domain.policy import apply_policy
 from hitmachine.domain.principal import Principal
+from hitmachine.domain.text import case_reference_problem
 from hitmachine.domain.pseudonym import PseudonymSet
 from hitmachine import metrics
 from hitmachine.services import ratelimit
@@ -202,6 +203,8 @@ def _purpose(ctx: Context, code: str, has_reference_date: bool,
                                  "is only allowed for a purpose that replays a test"))
     if case_reference is not None and not case_reference.strip():
         errors.append(FieldError("case_reference", "is required"))
+    elif case_reference is not None and (problem := case_reference_problem(case_reference)):
+        errors.append(FieldError("case_reference", problem))
     return purpose, errors
 
 

@@ -5,10 +5,14 @@ stand in the way, all counted in one store that every worker shares (Redis when
 ``HITMACHINE_RATE_LIMIT_STORAGE`` names it; in memory, per process, otherwise):
 
 * ``rate_limit_per_token``: API requests of one token (any operation);
-* ``rate_limit_per_user``: household queries of one actor (a token's or a web user's
-  name), through the API and the web pages alike;
-* ``query_budget_per_day``: the number of *members* one actor may ask about per local
+* ``rate_limit_per_user``: household queries of one person, through the API and the web
+  pages alike;
+* ``query_budget_per_day``: the number of *members* one person may ask about per local
   day. A request that would cross it is refused whole.
+
+"One person" is ``Principal.budget_key``: a web account's id, which the tokens made for
+that account (``token create --user``) share; otherwise the token's id. Never the name:
+``coord1`` and ``COORD1`` would be two budgets.
 
 Crossing ``query_alert_per_day`` members, exhausting the budget, or the first refusal by a
 rate limit in a window writes an ``alert.*`` audit record (the privacy officer reads them
@@ -21,6 +25,7 @@ the defence off exactly when someone floods the service.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import threading
@@ -31,6 +36,7 @@ from zoneinfo import ZoneInfo
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.engine import make_url
 
 from hitmachine import metrics
 from hitmachine.domain.audit import AuditRecord, Outcome
@@ -57,6 +63,10 @@ class Guard:
         self.per_token: RateLimitItem = parse(settings.rate_limit_per_token)
         self.per_user: RateLimitItem = parse(settings.rate_limit_per_user)
         self.zone = ZoneInfo(settings.timezone)
+        # Token and account ids are numbered per database: two deployments (or test runs)
+        # sharing one Redis must not count against each other's ids.
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        self.namespace = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
 
     def _hit(self, item: RateLimitItem, *ids: str) -> tuple[bool, float]:
         """(allowed, when the window resets, as a Unix time)."""
@@ -95,7 +105,8 @@ def check_request(ctx: "Context", principal: Principal, request_id: str) -> None
     g = guard(ctx)
     if not g.enabled:
         return
-    who = f"token-{principal.token_id}" if principal.token_id is not None else principal.actor
+    who = (f"{g.namespace}/token:{principal.token_id}" if principal.token_id is not None
+           else f"{g.namespace}/{principal.budget_key}")
     allowed, reset = g._hit(g.per_token, "token", who)
     if not allowed:
         _deny(ctx, g, principal, request_id, "token", str(g.per_token), who, reset)
@@ -107,12 +118,13 @@ def spend_queries(ctx: "Context", principal: Principal, members: int, request_id
     g = guard(ctx)
     if not g.enabled:
         return
-    allowed, reset = g._hit(g.per_user, "user", principal.actor)
+    who = f"{g.namespace}/{principal.budget_key}"
+    allowed, reset = g._hit(g.per_user, "user", who)
     if not allowed:
-        _deny(ctx, g, principal, request_id, "user", str(g.per_user), principal.actor, reset)
+        _deny(ctx, g, principal, request_id, "user", str(g.per_user), who, reset)
     now = dt.datetime.now(g.zone)
     day = now.date().isoformat()
-    used = g._incr(f"hitmachine/budget/{principal.actor}/{day}", 2 * 86400, members)
+    used = g._incr(f"hitmachine/budget/{who}/{day}", 2 * 86400, members)
     before = used - members
     settings = ctx.settings
     if before < settings.query_alert_per_day <= used:

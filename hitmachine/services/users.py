@@ -33,6 +33,7 @@ from sqlalchemy import Connection
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import InvalidInput, NotFound
+from hitmachine.domain import text
 from hitmachine.domain.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log
@@ -73,14 +74,8 @@ def _waste_a_verification(password: str) -> None:
 
 
 def check_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise InvalidInput("name", "is required")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidInput("name", f"is longer than {MAX_NAME_LENGTH} characters")
-    if any(not ch.isprintable() for ch in cleaned):
-        raise InvalidInput("name", "contains control characters")
-    return cleaned
+    """An account name, checked like a token's (``hitmachine.domain.text.check_name``)."""
+    return text.check_name("name", name)
 
 
 def check_password(ctx: Context, password: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
 
 from hitmachine.domain.audit import AuditRecord
 from hitmachine.domain.errors import Unavailable
+from hitmachine.domain.text import check_text
 from hitmachine.store.database import Database
 from hitmachine.store.hot_path import HotPath
 from hitmachine.store.schema import audit_records
@@ -116,13 +117,29 @@ class AuditWriter:
     def _commit(self, group: list[tuple[AuditRecord, Future[None]]]) -> None:
         try:
             self._hot.insert_audit([record for record, _ in group])
-        except Exception as exc:  # the database is down, full, locked too long...
+        except Exception as exc:  # the database is down, full, locked too long, or one bad record
             log.error("audit write failed: %s", type(exc).__name__)
-            failure = Unavailable("the audit record could not be written; no answer is given")
-            for _, done in group:
-                done.set_exception(failure)
+            if len(group) > 1:
+                self._commit_one_by_one(group)
+                return
+            group[0][1].set_exception(_failure())
             return
         for _, done in group:
+            done.set_result(None)
+
+    def _commit_one_by_one(self, group: list[tuple[AuditRecord, Future[None]]]) -> None:
+        """After a group failed: each record alone, so that one record the database refuses
+        fails only its own request. Stops at the first failure that is not about a record."""
+        for index, (record, done) in enumerate(group):
+            try:
+                self._hot.insert_audit([record])
+            except Exception as exc:
+                done.set_exception(_failure())
+                if not _record_fault(exc):
+                    for _, rest in group[index + 1:]:
+                        rest.set_exception(_failure())
+                    return
+                continue
             done.set_result(None)
 
 
@@ -150,14 +167,52 @@ class _LoopBatch:
                 await self._hot.insert_audit_async([record for record, _ in group])
             except Exception as exc:
                 log.error("audit write failed: %s", type(exc).__name__)
-                failure = Unavailable("the audit record could not be written; no answer is given")
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(failure)
+                if len(group) > 1:
+                    await self._commit_one_by_one(group)
+                else:
+                    _settle(group[0][1], _failure())
                 continue
             for _, done in group:
-                if not done.done():
-                    done.set_result(None)
+                _settle(done, None)
+
+    async def _commit_one_by_one(self, group: list[tuple[AuditRecord, asyncio.Future[None]]]
+                                 ) -> None:
+        """As ``AuditWriter._commit_one_by_one``: one refused record fails only its own
+        request, never the others committed with it."""
+        for index, (record, done) in enumerate(group):
+            try:
+                await self._hot.insert_audit_async([record])
+            except Exception as exc:
+                _settle(done, _failure())
+                if not _record_fault(exc):
+                    for _, rest in group[index + 1:]:
+                        _settle(rest, _failure())
+                    return
+                continue
+            _settle(done, None)
+
+
+def _failure() -> Unavailable:
+    return Unavailable("the audit record could not be written; no answer is given")
+
+
+def _settle(done: asyncio.Future[None], failure: Exception | None) -> None:
+    if done.done():  # its request was cancelled meanwhile
+        return
+    if failure is None:
+        done.set_result(None)
+    else:
+        done.set_exception(failure)
+
+
+def _record_fault(exc: Exception) -> bool:
+    """Whether the database refused this record's data (a NUL in PostgreSQL text, a value
+    too long, a broken constraint), rather than being unreachable, full or locked: then the
+    next record may still go in. Anything else fails the rest of the group at once, so a
+    database that is down costs one more attempt, not one per record."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"DataError", "IntegrityError"}) or isinstance(
+        exc, (ValueError, TypeError))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +227,11 @@ class AuditFilter:
     organisation: str | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
+        for name in ("since", "until", "event", "actor", "purpose", "case_reference", "outcome",
+                     "organisation"):
+            value = getattr(self, name)
+            if value:  # the API and web forms refuse these first, naming their own fields
+                check_text(name, value)
         c = audit_records.c
         out: list[ColumnElement[bool]] = []
         if self.since:

@@ -91,6 +91,12 @@ tokens = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=True),
     Column("revoked_at", String(32), nullable=True),
+    # The comparison form of the name (hitmachine.domain.text.name_key): no two live tokens
+    # and no token and web account share one (checked under a lock, see store.tokens).
+    Column("name_key", String(128), nullable=True),
+    # The web account this token was made for: it spends that person's query budget.
+    Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Index(None, "name_key"),
 )
 
 # One row per audited action. ``id`` is arrival order and may have gaps (a PostgreSQL

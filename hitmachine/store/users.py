@@ -8,7 +8,6 @@ digests: they carry 256 random bits, so a slow hash would add nothing.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from hitmachine.domain.errors import Conflict, NotFound
 from hitmachine.domain.principal import Principal, Role
+from hitmachine.domain.text import name_key
+from hitmachine.store import tokens
 from hitmachine.store.schema import users, web_sessions
 
 
@@ -42,7 +43,7 @@ class User:
 
     def principal(self) -> Principal:
         """Who this user is in the audit log: actor = the account name, role = its role."""
-        return Principal(actor=self.name, role=self.role, agency=None)
+        return Principal(actor=self.name, role=self.role, agency=None, user_id=self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +55,6 @@ class Session:
     last_seen_at: str
 
 
-def name_key(name: str) -> str:
-    """The lookup form of an account name: NFKC, casefolded, inner whitespace collapsed, so
-    that "Jan de Vries" and "jan  de vries" are the same account."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
 def hash_session_id(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8")).digest()
 
@@ -69,8 +64,11 @@ def hash_session_id(session_id: str) -> bytes:
 def create(conn: Connection, *, name: str, role: Role, password_hash: str | None,
            now: str) -> User:
     key = name_key(name)
+    # One namespace for accounts and tokens, so an audit actor is never ambiguous.
+    tokens.lock_names(conn)
     if conn.execute(select(users.c.id).where(users.c.name_key == key)).first() is not None:
         raise Conflict("an account with this name already exists")
+    tokens.ensure_name_free(conn, name)
     result = conn.execute(insert(users).values(
         name=name, name_key=key, role=role.value, password_hash=password_hash, created_at=now,
         password_changed_at=now if password_hash else None, failed_attempts=0,

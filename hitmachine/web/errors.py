@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from hitmachine.domain.errors import HitmachineError, Unavailable
+from hitmachine.domain.errors import HitmachineError, LimitExceeded, Unavailable
 from hitmachine.web.render import navigation, render
 
 if TYPE_CHECKING:
@@ -43,6 +43,11 @@ PAGES: dict[int, tuple[str, str]] = {
     415: ("Het formulier kon niet worden gelezen",
           "Het formulier kwam niet goed aan. Ga terug, laad de pagina opnieuw en probeer het "
           "nog eens."),
+    422: ("Controleer de invoer", "Een van de velden bevat iets dat hier niet kan, zoals een "
+                                  "onzichtbaar stuurteken. Ga terug, pas de invoer aan en "
+                                  "probeer het opnieuw."),
+    429: ("Te veel vragen", "U heeft in korte tijd te veel vragen gesteld. Deze vraag is niet "
+                            "gesteld en niet beantwoord. Probeer het later opnieuw."),
     500: ("Er ging iets mis", "Er is een onverwachte fout opgetreden en vastgelegd. Er is geen "
                               "antwoord gegeven. Probeer het later opnieuw; blijft het misgaan, "
                               "neem dan contact op met de beheerder en noem het kenmerk."),
@@ -97,8 +102,43 @@ class FormUnreadable(WebProblem):
     status = 400
 
 
+class LimitReached(WebProblem):
+    """A rate limit or the daily query budget refused the request (429): say which, and
+    when asking works again, instead of a bare error code."""
+
+    status = 429
+
+    def __init__(self, exc: LimitExceeded, *, web: WebUser | None = None) -> None:
+        wait = exc.retry_after or 60
+        if exc.errors and exc.errors[0].field == "members":  # the daily budget
+            title = "Dagelijks maximum bereikt"
+            message = ("U heeft vandaag het maximale aantal personen opgevraagd. Deze vraag "
+                       "is niet gesteld en niet beantwoord. Morgen vanaf 00.00 uur (over "
+                       f"{dutch_duration(wait)}) kunt u weer vragen stellen. Is het dringend, "
+                       "neem dan contact op met de beheerder.")
+        else:
+            title = "Te veel vragen achter elkaar"
+            message = ("U heeft in korte tijd te veel vragen gesteld. Deze vraag is niet "
+                       f"gesteld en niet beantwoord. Probeer het over {dutch_duration(wait)} "
+                       "opnieuw.")
+        super().__init__(web=web, title=title, message=message)
+        self.retry_after = wait
+
+
+def dutch_duration(seconds: int) -> str:
+    """``45`` as "45 seconden", ``90`` as "2 minuten", ``5400`` as "1 uur en 30 minuten"."""
+    if seconds < 60:
+        return "1 seconde" if seconds == 1 else f"{seconds} seconden"
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return "1 minuut" if minutes == 1 else f"{minutes} minuten"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} uur" + (f" en {rest} {'minuut' if rest == 1 else 'minuten'}" if rest else "")
+
+
 def problem_page(request: Request, status: int, *, web: WebUser | None = None,
-                 title: str | None = None, message: str | None = None) -> Response:
+                 title: str | None = None, message: str | None = None,
+                 retry_after: int | None = None) -> Response:
     default_title, default_message = PAGES.get(status, PAGES[500])
     values: dict[str, Any] = {
         "title": title or default_title, "message": message or default_message,
@@ -108,6 +148,8 @@ def problem_page(request: Request, status: int, *, web: WebUser | None = None,
         "csrf_token": web.csrf_token if web else "",
     }
     headers = {"Retry-After": "30"} if status == 503 else None
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
     return render(request, "fout.html", values, status=status, headers=headers)
 
 
@@ -139,7 +181,12 @@ class WebRoute(APIRoute):
                 return sign_in_redirect(exc)
             except WebProblem as exc:
                 return problem_page(request, exc.status, web=exc.web, title=exc.title,
-                                    message=exc.message)
+                                    message=exc.message,
+                                    retry_after=getattr(exc, "retry_after", None))
+            except LimitExceeded as exc:
+                page = LimitReached(exc)
+                return problem_page(request, page.status, title=page.title,
+                                    message=page.message, retry_after=page.retry_after)
             except HTTPException as exc:  # e.g. 413 from the body limit while reading a form
                 return problem_page(request, exc.status_code if exc.status_code in PAGES else 400)
             except RequestValidationError:
@@ -160,5 +207,5 @@ class WebRoute(APIRoute):
         return guarded
 
 
-__all__ = ["CsrfRefused", "FormUnreadable", "NotPermitted", "PAGES", "SignInRequired",
-           "WebProblem", "WebRoute", "problem_page", "sign_in_redirect"]
+__all__ = ["CsrfRefused", "FormUnreadable", "LimitReached", "NotPermitted", "PAGES", "SignInRequired",
+           "WebProblem", "WebRoute", "dutch_duration", "problem_page", "sign_in_redirect"]

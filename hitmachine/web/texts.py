@@ -31,6 +31,14 @@ _EXACT = {
     "a BSN, or surname, given names and date of birth, is required":
         "Vul een BSN in, of voornamen, achternaam en geboortedatum.",
     "needs at least one member": "Vul ten minste één persoon in.",
+    "must not contain a BSN (use the case number, not an identifier)":
+        "Een zaaknummer mag geen BSN bevatten. Vul alleen het nummer van de casus in.",
+    "contains a control character":
+        "Hier staat een onzichtbaar stuurteken in. Typ de tekst opnieuw in.",
+    "contains a text-direction control character":
+        "Hier staat een teken in dat de leesrichting omdraait. Typ de tekst opnieuw in.",
+    "contains an invalid character (not UTF-8)":
+        "Hier staat een ongeldig teken in. Typ de tekst opnieuw in.",
 }
 
 

@@ -89,9 +89,16 @@ def test_revoked_token_is_401(client: TestClient, ctx: Context, tokens: Tokens) 
 def test_expired_token_is_401(client: TestClient, ctx: Context) -> None:
     from hitmachine.domain.principal import Role
 
-    _, token = admin.create_token(ctx, admin.CONSOLE, name="expired", role=Role.COORDINATOR,
-                                  agency=None, expires_at="2020-01-01T00:00:00.000000Z",
-                                  request_id="t")
+    from sqlalchemy import update
+
+    from hitmachine.store.schema import tokens
+
+    # Creating a token that has already expired is refused; let one run out instead.
+    info, token = admin.create_token(ctx, admin.CONSOLE, name="expired", role=Role.COORDINATOR,
+                                     agency=None, expires_at=None, request_id="t")
+    with ctx.db.write() as conn:
+        conn.execute(update(tokens).where(tokens.c.id == info.id)
+                     .values(expires_at="2020-01-01T00:00:00.000000Z"))
     r = client.post("/v1/queries/household", json=QUERY_BODY,
                     headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401

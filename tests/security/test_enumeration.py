@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from hitmachine.api.app import create_app
 from hitmachine.config import Settings
 from hitmachine.domain.principal import Role
-from hitmachine.services import admin
+from hitmachine.services import admin, users
 from hitmachine.services.context import Context
 from tests.helpers import make_bsn
 
@@ -30,9 +30,11 @@ def _client(settings: Settings, **limits: Any) -> tuple[Context, TestClient]:
     return ctx, TestClient(create_app(ctx=ctx), raise_server_exceptions=False)
 
 
-def _token(ctx: Context, role: Role, name: str | None = None) -> dict[str, str]:
+def _token(ctx: Context, role: Role, name: str | None = None,
+           user: str | None = None) -> dict[str, str]:
     token = admin.create_token(ctx, admin.CONSOLE, name=name or f"{role.value} {uuid.uuid4().hex[:8]}",
-                               role=role, agency=None, expires_at=None, request_id="test")[1]
+                               role=role, agency=None, expires_at=None, request_id="test",
+                               user=user)[1]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -95,7 +97,9 @@ def test_rate_limit_per_token_and_per_user(settings: Settings) -> None:
     ctx, client = _client(settings, rate_limit_per_token="5/minute",
                           rate_limit_per_user="3/minute")
     with client:
-        token = _token(ctx, Role.COORDINATOR, "hasty")
+        users.create_user(ctx, admin.CONSOLE, name="hasty", role=Role.COORDINATOR,
+                          password="correct horse battery", request_id="test")
+        token = _token(ctx, Role.COORDINATOR, "hasty api 1", user="hasty")
         statuses = [_ask(client, token, ["111222333"]).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]  # the user's query rate
         statuses = [client.get("/v1/agencies", headers=token).status_code for _ in range(3)]
@@ -104,7 +108,7 @@ def test_rate_limit_per_token_and_per_user(settings: Settings) -> None:
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
         assert r.headers["content-type"].startswith("application/problem+json")
         # A second token of the same user shares the user's query rate, not the token's.
-        second = _token(ctx, Role.COORDINATOR, "hasty")
+        second = _token(ctx, Role.COORDINATOR, "hasty api 2", user="hasty")
         assert client.get("/v1/agencies", headers=second).status_code == 200
         assert _ask(client, second, ["111222333"]).status_code == 429
         alerts = _alerts(client, _token(ctx, Role.PRIVACY_OFFICER), "alert.rate_limit")

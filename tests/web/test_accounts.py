@@ -105,7 +105,8 @@ def test_success_resets_the_failure_count(ctx: Context) -> None:
         users.record_sign_in(conn, result.user, "password", "rid")
     for _ in range(4):
         assert _try(ctx, user.name, "wrong password!").failure == "bad_credentials"
-    assert records(ctx, "auth.signin")[0]["detail"] == {"method": "password"}
+    assert records(ctx, "auth.signin")[0]["detail"] == {"method": "password",
+                                                        "actor_id": f"user:{user.id}"}
 
 
 def test_concurrent_wrong_passwords_are_all_counted(ctx: Context) -> None:

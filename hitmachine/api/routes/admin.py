@@ -21,7 +21,7 @@ KeyAdmin = Annotated[Principal, Depends(require(Permission.ADMIN, "key.admin"))]
 
 
 def _token_out(t: TokenInfo) -> TokenOut:
-    return TokenOut(id=t.id, name=t.name, role=t.role.value, agency=t.agency,
+    return TokenOut(id=t.id, name=t.name, role=t.role.value, agency=t.agency, user_id=t.user_id,
                     created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at)
 
 
@@ -35,8 +35,7 @@ def create_token(body: TokenCreateIn, request: Request, ctx: CtxDep,
                  principal: TokenAdmin) -> TokenCreatedOut:
     info, token = admin.create_token(
         ctx, principal, name=body.name, role=Role(body.role), agency=body.agency,
-        expires_at=iso_utc(body.expires_at) if body.expires_at else None,
-        request_id=request_id(request))
+        expires_at=body.expires_at, request_id=request_id(request), user=body.user)
     return TokenCreatedOut(token=token, info=_token_out(info))
 
 

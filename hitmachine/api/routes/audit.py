@@ -17,7 +17,7 @@ from sqlalchemy import RowMapping
 
 from hitmachine.api.auth import CtxDep, require
 from hitmachine.api.problems import request_id
-from hitmachine.api.schemas import AuditPageOut, AuditRecordOut
+from hitmachine.api.schemas import AuditPageOut, AuditRecordOut, FreeText
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.checkpoint import parse_checkpoint_body
 from hitmachine.domain.principal import Permission, Principal
@@ -28,22 +28,22 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AuditReader = Annotated[Principal, Depends(require(Permission.READ_AUDIT, "audit.read"))]
 CheckpointReader = Annotated[Principal, Depends(require(Permission.VERIFY_AUDIT,
                                                         "audit.checkpoint"))]
-# PostgreSQL text cannot hold a NUL character: a filter with one is refused here (422,
-# naming the parameter) rather than failing in the driver.
-NO_NUL = r"^[^\x00]*$"
+# Filters are free text like every other field (no NUL, which PostgreSQL text cannot
+# hold, no other control character or lone surrogate): refused here with a 422 naming the
+# parameter, rather than failing in the driver.
 ProofReader = Annotated[Principal, Depends(require(Permission.VERIFY_AUDIT, "audit.proof"))]
 
 
 @router.get("/records", response_model=AuditPageOut)
 def list_records(
     request: Request, ctx: CtxDep, principal: AuditReader,
-    since: Annotated[str | None, Query(alias="from", max_length=32, pattern=NO_NUL)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=32, pattern=NO_NUL)] = None,
-    event: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-    actor: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
-    purpose: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
-    case_reference: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
-    outcome: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
+    since: Annotated[FreeText | None, Query(alias="from", max_length=32)] = None,
+    until: Annotated[FreeText | None, Query(alias="to", max_length=32)] = None,
+    event: Annotated[FreeText | None, Query(max_length=64)] = None,
+    actor: Annotated[FreeText | None, Query(max_length=128)] = None,
+    purpose: Annotated[FreeText | None, Query(max_length=32)] = None,
+    case_reference: Annotated[FreeText | None, Query(max_length=200)] = None,
+    outcome: Annotated[FreeText | None, Query(max_length=16)] = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a database bigint
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPageOut:
@@ -118,8 +118,8 @@ def checkpoint(request: Request, ctx: CtxDep, principal: CheckpointReader) -> Ch
 def inclusion(
     request: Request, ctx: CtxDep, principal: ProofReader,
     seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-    record_request_id: Annotated[str | None, Query(alias="request_id", min_length=1,
-                                                   max_length=64, pattern=NO_NUL)] = None,
+    record_request_id: Annotated[FreeText | None, Query(alias="request_id", min_length=1,
+                                                   max_length=64)] = None,
     size: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> InclusionProofOut:
     """The inclusion proof of one record (by ``seq``, or by the ``request_id`` of the

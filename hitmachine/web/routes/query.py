@@ -24,10 +24,10 @@ from starlette.responses import RedirectResponse, Response
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.domain.agencies import Agency
 from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.errors import InvalidInput
+from hitmachine.domain.errors import InvalidInput, LimitExceeded
 from hitmachine.services import query as query_service
 from hitmachine.web.deps import Coordinator, WebUser
-from hitmachine.web.errors import WebRoute
+from hitmachine.web.errors import LimitReached, WebRoute
 from hitmachine.web.forms import Errors, Form, dutch_date, iso_date
 from hitmachine.web.render import render
 from hitmachine.web.texts import (
@@ -138,6 +138,8 @@ def ask(request: Request, web: Coordinator) -> Response:
                                                m.date_of_birth) for m in body.members])
         try:
             answer = query_service.household(web.ctx, web.principal, query, web.request_id)
+        except LimitExceeded as exc:
+            raise LimitReached(exc, web=web) from None
         except InvalidInput as exc:
             for e in exc.errors:
                 _add_error(errors, e.field.split("."), e.message)

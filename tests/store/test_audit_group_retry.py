@@ -1,0 +1,155 @@
+"""Issue 13, finding 4: one audit record the database refuses must fail only its own
+request, never the others committed in the same group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from hitmachine.config import Settings
+from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.errors import Unavailable
+from hitmachine.services.context import Context
+from hitmachine.store.audit_log import AuditWriter
+from hitmachine.store.hot_path import HotPath
+from hitmachine.instance import initialise
+from hitmachine.store.schema import audit_records
+from tests.conftest import _truncate_pg
+
+
+def _record(case_reference: str) -> AuditRecord:
+    return AuditRecord(event="query.household", actor="t", role="coordinator",
+                       organisation="veiligheidshuis", request_id=case_reference,
+                       outcome=Outcome.NO_HIT, case_reference=case_reference)
+
+
+class RefusingHotPath(HotPath):
+    """The real hot path, but a group holding a record marked "bad" fails as PostgreSQL
+    fails on a NUL (a DataError): so the logic is tested on either database."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx.db)
+        self.groups: list[int] = []
+
+    def _check(self, records: Sequence[AuditRecord]) -> None:
+        self.groups.append(len(records))
+        if any(r.case_reference == "bad" for r in records):
+            raise ValueError("refused record")
+
+    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._check(records)
+        super().insert_audit(records)
+
+    async def insert_audit_async(self, records: Sequence[AuditRecord]) -> None:
+        self._check(records)
+        await super().insert_audit_async(records)
+
+
+class DownHotPath(HotPath):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx.db)
+        self.calls = 0
+
+    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
+        self.calls += 1
+        raise ConnectionError("database down")
+
+    async def insert_audit_async(self, records: Sequence[AuditRecord]) -> None:
+        self.calls += 1
+        raise ConnectionError("database down")
+
+
+def _stored(ctx: Context) -> list[str]:
+    with ctx.db.read() as conn:
+        return sorted(r[0] for r in conn.execute(select(audit_records.c.case_reference)))
+
+
+def test_a_bad_record_in_a_loop_group_fails_alone(ctx: Context) -> None:
+    hot = RefusingHotPath(ctx)
+    writer = AuditWriter(ctx.db, hot)
+
+    async def run() -> list[BaseException | None]:
+        try:
+            return await asyncio.gather(*(writer.append_async(_record(ref))
+                                          for ref in ("good-1", "bad", "good-2")),
+                                        return_exceptions=True)
+        finally:
+            await hot.aclose()
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        hot.close()
+    assert hot.groups[0] == 3  # they were one group
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2"]
+
+
+def test_a_bad_record_in_a_thread_group_fails_alone(ctx: Context) -> None:
+    hot = RefusingHotPath(ctx)
+    writer = AuditWriter(ctx.db, hot)
+    group: list[tuple[AuditRecord, Future[None]]] = [
+        (_record(ref), Future()) for ref in ("good-1", "bad", "good-2")]
+    try:
+        writer._commit(group)  # what the writer thread does with one group
+    finally:
+        hot.close()
+    assert group[0][1].result() is None and group[2][1].result() is None
+    with pytest.raises(Unavailable):
+        group[1][1].result()
+    assert _stored(ctx) == ["good-1", "good-2"]
+
+
+def test_a_database_that_is_down_is_not_retried_record_by_record(ctx: Context) -> None:
+    hot = DownHotPath(ctx)
+    writer = AuditWriter(ctx.db, hot)
+
+    async def run() -> list[BaseException | None]:
+        return await asyncio.gather(*(writer.append_async(_record(f"r{i}")) for i in range(20)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, Unavailable) for r in results)
+    assert hot.calls == 2  # the group, then one record: not twenty more round trips
+
+
+@pytest.fixture
+def pg_ctx(pg_database: str, tmp_path: Path) -> Iterator[Context]:
+    """PostgreSQL only: SQLite stores a NUL, the refusal is PostgreSQL's."""
+    _truncate_pg(pg_database)
+    settings = Settings(database_url=pg_database, keys_dir=tmp_path / "keys")
+    initialise(settings)
+    context = Context.from_settings(settings)
+    yield context
+    context.close()
+
+
+def test_postgresql_nul_in_a_group_fails_only_its_own_record(pg_ctx: Context) -> None:
+    """The real failure on PostgreSQL: a NUL in text is a DataError for the whole INSERT."""
+    ctx = pg_ctx
+    hot = HotPath(ctx.db)
+    writer = AuditWriter(ctx.db, hot)
+
+    async def run() -> list[BaseException | None]:
+        try:
+            return await asyncio.gather(*(writer.append_async(_record(ref))
+                                          for ref in ("good-1", "x\x00y", "good-2", "good-3")),
+                                        return_exceptions=True)
+        finally:
+            await hot.aclose()
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        hot.close()
+    assert [r is None for r in results] == [True, False, True, True]
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2", "good-3"]
+    with ctx.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_records)).scalar_one() == 3
