@@ -8,7 +8,9 @@ other content. On both databases, after every round:
   agree with the ``entries`` table;
 * every commit of a sync answers 200 with the same set (a repeat changes nothing);
 * of a commit and an abandon, exactly one wins and the other answers 409;
-* of two different batches under one number, one is applied and the other answers 409.
+* of two different batches under one number, one is applied and the other answers 409;
+* two first commits of different syncs both succeed, and an expiry sweep waits for a
+  commit in progress instead of deleting the generation it publishes.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from hitmachine.config import Settings
+from hitmachine.domain.clock import utc_now_iso
 from hitmachine.services.context import Context
+from hitmachine.store import index
 from hitmachine.store.schema import agency_sets, entries, syncs
 from tests.conftest import Tokens
 from tests.live_server import LiveServer
@@ -188,3 +193,58 @@ def test_one_batch_number_with_two_contents_at_once_is_409_not_503(
                               json={"batches": 1, "entries": 20})
         assert r.status_code == 200, r.text
         _check(ctx, adapter, _as_set(winner), round_no)
+
+
+def test_first_commits_of_two_syncs_at_once_both_succeed(
+        server: LiveServer, ctx: Context, tokens: Tokens) -> None:
+    """The agency's set row does not exist yet: neither commit may fail on its unique key."""
+    adapter = Adapter(server.url, tokens["adapter:om"])
+    for round_no in range(ROUNDS):
+        with ctx.db.write() as conn:  # the agency has never published
+            conn.execute(delete(agency_sets).where(agency_sets.c.agency == "om"))
+            conn.execute(delete(entries).where(entries.c.agency == "om"))
+        wires = [_entries(), _entries()]
+        syncs_ = [adapter.open_with_batch(w) for w in wires]
+        answers = _at_once(server.url, [adapter.commit(s) for s in syncs_])
+        assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+        visible, _ = _visible(ctx)
+        assert visible in (_as_set(wires[0]), _as_set(wires[1])), round_no
+        _check(ctx, adapter, visible, round_no)
+
+
+def test_expiry_waits_for_a_commit_in_progress(ctx: Context) -> None:
+    """A commit that passed the expiry check a moment before the deadline, and an expiry
+    sweep (run by any open) on another connection after it: the sweep must find the sync
+    committed, not delete the generation that has just become visible."""
+    pairs: list[tuple[bytes | None, bytes | None]] = [
+        (secrets.token_bytes(32), None) for _ in range(ENTRIES)]
+    with ctx.db.write() as conn:
+        sync = index.open_sync(conn, agency="om", key_version=1, ttl_seconds=1, max_open=5)
+        index.add_batch(conn, sync, 0, pairs, b"\x01" * 32)
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            with ctx.db.write() as conn:
+                index.open_sync(conn, agency="leerplicht", key_version=1, ttl_seconds=60,
+                                max_open=5)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    sweeper = threading.Thread(target=sweep)
+    with ctx.db.write() as conn:
+        index.commit_sync(conn, index.get_sync(conn, sync.public_id), batches=1,
+                          entry_count=ENTRIES)
+        while index.get_sync(conn, sync.public_id).expires_at > utc_now_iso():
+            time.sleep(0.05)
+        sweeper.start()
+        time.sleep(0.5)  # the sweep runs (or waits) while this commit is still open
+    sweeper.join(timeout=30)
+    assert not errors, errors
+    with ctx.db.read() as conn:
+        assert index.get_sync(conn, sync.public_id).status == "committed"
+        current = index.agency_set(conn, "om")
+        stored = conn.execute(select(func.count()).select_from(entries).where(
+            entries.c.agency == "om", entries.c.generation == sync.id)).scalar_one()
+    assert current is not None and current.generation == sync.id
+    assert stored == current.entry_count == ENTRIES
