@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hitmachine.domain.clock import iso_utc, utc_now, utc_now_iso
@@ -73,13 +75,17 @@ def get_sync(conn: Connection, public_id: str) -> SyncInfo:
     return _sync_info(row)
 
 
-def _lock_sync(conn: Connection, sync: SyncInfo) -> SyncInfo:
+def _lock_sync(conn: Connection, sync: SyncInfo, *, shared: bool = False) -> SyncInfo:
     """The sync's row, locked and read afresh. Every step of a sync (batch, commit, abandon,
-    expiry) decides on the state it reads here: on PostgreSQL FOR UPDATE makes the steps of
-    one sync take turns, and a step that waited sees what its predecessor left (a second
-    commit finds the sync committed, an abandon finds it committed or the commit finds it
-    abandoned). SQLite's BEGIN IMMEDIATE already serialises every writer."""
-    row = conn.execute(select(syncs).where(syncs.c.id == sync.id).with_for_update()).first()
+    expiry) decides on the state it reads here: on PostgreSQL FOR UPDATE makes commit,
+    abandon and expiry take turns with each other and with batches, and a step that waited
+    sees what its predecessor left (a second commit finds the sync committed, an abandon
+    finds it committed, a batch finds it closed). Batches take FOR KEY SHARE, which only
+    FOR UPDATE waits for: an adapter's batches in flight still insert side by side.
+    SQLite's BEGIN IMMEDIATE already serialises every writer."""
+    stmt = select(syncs).where(syncs.c.id == sync.id).with_for_update(read=shared,
+                                                                       key_share=shared)
+    row = conn.execute(stmt).first()
     if row is None:
         raise NotFound("no such sync")
     return _sync_info(row)
@@ -104,16 +110,20 @@ def add_batch(conn: Connection, sync: SyncInfo, batch_no: int, pairs: Sequence[E
     """Insert a batch once. A retry of the same batch (same number, same digest) is accepted
     and ignored, so an adapter may resend after a lost response; a different batch under a
     number already used is a conflict. Returns whether the batch was applied now."""
-    sync = _lock_sync(conn, sync)
+    sync = _lock_sync(conn, sync, shared=True)
     _require_open(sync)
-    seen = conn.execute(select(sync_batches.c.digest).where(
-        sync_batches.c.sync_id == sync.id, sync_batches.c.batch_no == batch_no)).first()
-    if seen is not None:
-        if seen.digest != digest:
+    # Claim the number first: a concurrent claim of it waits for this transaction and then
+    # finds the row, instead of both inserting and one failing on the primary key.
+    claimed = conn.execute(_dialect_insert(conn)(sync_batches).values(
+        sync_id=sync.id, batch_no=batch_no, digest=digest, entry_count=len(pairs))
+        .on_conflict_do_nothing(index_elements=["sync_id", "batch_no"])
+        .returning(sync_batches.c.batch_no)).first()
+    if claimed is None:
+        seen = conn.execute(select(sync_batches.c.digest).where(
+            sync_batches.c.sync_id == sync.id, sync_batches.c.batch_no == batch_no)).scalar_one()
+        if seen != digest:
             raise Conflict(f"batch {batch_no} was already received with other content")
         return False
-    conn.execute(insert(sync_batches).values(sync_id=sync.id, batch_no=batch_no, digest=digest,
-                                             entry_count=len(pairs)))
     _insert_entries(conn, sync.agency, sync.id, sync.key_version, pairs)
     conn.execute(update(syncs).where(syncs.c.id == sync.id).values(
         batch_count=syncs.c.batch_count + 1, entry_count=syncs.c.entry_count + len(pairs)))
@@ -165,13 +175,17 @@ def _lock_or_create_agency_set(conn: Connection, agency: str, key_version: int) 
     """The agency's visible generation, its row locked; an agency publishing for the first
     time gets an empty generation 0 first. ON CONFLICT DO NOTHING lets two first commits of
     different syncs wait for each other instead of one failing on the unique key."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(dialect_insert(agency_sets).values(
+    conn.execute(_dialect_insert(conn)(agency_sets).values(
         agency=agency, generation=0, key_version=key_version, entry_count=0,
         updated_at=utc_now_iso()).on_conflict_do_nothing(index_elements=["agency"]))
     current = _lock_agency_set(conn, agency)
     assert current is not None
     return current.generation
+
+
+def _dialect_insert(conn: Connection) -> Callable[[Table], PgInsert | SqliteInsert]:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (both databases support it)."""
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def abandon_sync(conn: Connection, sync: SyncInfo, *, status: str = "abandoned") -> SyncInfo:

@@ -248,3 +248,23 @@ def test_expiry_waits_for_a_commit_in_progress(ctx: Context) -> None:
             entries.c.agency == "om", entries.c.generation == sync.id)).scalar_one()
     assert current is not None and current.generation == sync.id
     assert stored == current.entry_count == ENTRIES
+
+
+def test_batches_in_flight_side_by_side_then_commit(
+        server: LiveServer, ctx: Context, tokens: Tokens) -> None:
+    """An adapter sends several batches of one sync at once (``parallel``): all are applied,
+    none waits for a deadlock to be broken, and the commit publishes them all."""
+    adapter = Adapter(server.url, tokens["adapter:om"])
+    for round_no in range(ROUNDS // 2):
+        r = adapter.http.post("/v1/publish/syncs", json={"agency": "om", "key_version": 1})
+        sync = r.json()["sync_id"]
+        bodies = [_entries(30) for _ in range(4)]
+        answers = _at_once(server.url, [
+            (lambda c, n=n, b=b: c.put(f"/v1/publish/syncs/{sync}/batches/{n}",
+                                       json={"entries": b}, headers=adapter.headers))
+            for n, b in enumerate(bodies)])
+        assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+        r = adapter.http.post(f"/v1/publish/syncs/{sync}/commit",
+                              json={"batches": 4, "entries": 120})
+        assert r.status_code == 200, r.text
+        _check(ctx, adapter, frozenset().union(*map(_as_set, bodies)), round_no)
