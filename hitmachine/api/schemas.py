@@ -108,7 +108,8 @@ class PurposeOut(BaseModel):
 
 class SyncOpenIn(Strict):
     agency: str = Field(max_length=32)
-    key_version: int = Field(ge=1, le=2**31 - 1)
+    # strict: "1" or true is a client's mistake to report, not a number to guess
+    key_version: int = Field(ge=1, le=2**31 - 1, strict=True)
 
 
 class SyncOut(BaseModel):
@@ -139,8 +140,8 @@ class BatchOut(BaseModel):
 
 
 class CommitIn(Strict):
-    batches: int = Field(ge=0)
-    entries: int = Field(ge=0)
+    batches: int = Field(ge=0, strict=True)
+    entries: int = Field(ge=0, strict=True)
 
 
 class AgencySetOut(BaseModel):
@@ -152,7 +153,7 @@ class AgencySetOut(BaseModel):
 
 class DeltaIn(Strict):
     agency: str = Field(max_length=32)
-    key_version: int = Field(ge=1, le=2**31 - 1)
+    key_version: int = Field(ge=1, le=2**31 - 1, strict=True)
     add: list[EntryIn] = Field(default_factory=list, max_length=100_000)
     remove: list[EntryIn] = Field(default_factory=list, max_length=100_000)
 

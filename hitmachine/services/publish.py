@@ -78,6 +78,8 @@ def open_sync(ctx: Context, principal: Principal, agency: str, key_version: int,
 
 
 def _owned_sync(conn: object, principal: Principal, sync_id: str) -> SyncInfo:
+    # Read without a lock: a sync's agency never changes. Its state may, so the index
+    # functions lock the row and decide on what they read then.
     sync = index.get_sync(conn, sync_id)  # type: ignore[arg-type]
     if principal.agency != sync.agency:
         raise Forbidden("this sync belongs to another agency")
@@ -101,23 +103,24 @@ def add_batch(ctx: Context, principal: Principal, sync_id: str, batch_no: int,
 
 def commit_sync(ctx: Context, principal: Principal, sync_id: str, batches: int,
                 entry_count: int, request_id: str) -> AgencySet:
+    """Publish the sync; a repeated commit (a retry after a lost answer) answers the same
+    set and is audited as a repeat that changed nothing (``index.commit_sync``)."""
     with ctx.db.write() as conn:
         sync = _owned_sync(conn, principal, sync_id)
-        result = index.commit_sync(conn, sync, batches=batches, entry_count=entry_count)
+        result, applied = index.commit_sync(conn, sync, batches=batches, entry_count=entry_count)
         audit_log.append(conn, [AuditRecord.by(
             principal, "publish.commit", request_id, Outcome.OK, agencies=(sync.agency,),
             detail={"sync": sync.public_id, "batches": batches, "entries": entry_count,
-                    "key_version": sync.key_version})])
+                    "key_version": sync.key_version, "applied": applied})])
     return result
 
 
 def abandon_sync(ctx: Context, principal: Principal, sync_id: str, request_id: str) -> None:
     with ctx.db.write() as conn:
-        sync = _owned_sync(conn, principal, sync_id)
-        index.abandon_sync(conn, sync)
+        closed = index.abandon_sync(conn, _owned_sync(conn, principal, sync_id))
         audit_log.append(conn, [AuditRecord.by(
-            principal, "publish.abandon", request_id, Outcome.OK, agencies=(sync.agency,),
-            detail={"sync": sync.public_id, "batches": sync.batch_count})])
+            principal, "publish.abandon", request_id, Outcome.OK, agencies=(closed.agency,),
+            detail={"sync": closed.public_id, "batches": closed.batch_count})])
 
 
 def delta(ctx: Context, principal: Principal, agency: str, key_version: int,

@@ -12,10 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hitmachine.domain.clock import iso_utc, utc_now, utc_now_iso
 from hitmachine.domain.errors import Conflict, LimitExceeded, NotFound
@@ -68,7 +72,27 @@ def get_sync(conn: Connection, public_id: str) -> SyncInfo:
     row = conn.execute(select(syncs).where(syncs.c.public_id == public_id)).first()
     if row is None:
         raise NotFound("no such sync")
-    r = row._mapping
+    return _sync_info(row)
+
+
+def _lock_sync(conn: Connection, sync: SyncInfo, *, shared: bool = False) -> SyncInfo:
+    """The sync's row, locked and read afresh. Every step of a sync (batch, commit, abandon,
+    expiry) decides on the state it reads here: on PostgreSQL FOR UPDATE makes commit,
+    abandon and expiry take turns with each other and with batches, and a step that waited
+    sees what its predecessor left (a second commit finds the sync committed, an abandon
+    finds it committed, a batch finds it closed). Batches take FOR KEY SHARE, which only
+    FOR UPDATE waits for: an adapter's batches in flight still insert side by side.
+    SQLite's BEGIN IMMEDIATE already serialises every writer."""
+    stmt = select(syncs).where(syncs.c.id == sync.id).with_for_update(read=shared,
+                                                                       key_share=shared)
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound("no such sync")
+    return _sync_info(row)
+
+
+def _sync_info(row: object) -> SyncInfo:
+    r = row._mapping  # type: ignore[attr-defined]
     return SyncInfo(int(r["id"]), r["public_id"], r["agency"], int(r["key_version"]),
                     r["status"], r["opened_at"], r["expires_at"], int(r["batch_count"]),
                     int(r["entry_count"]))
@@ -86,60 +110,100 @@ def add_batch(conn: Connection, sync: SyncInfo, batch_no: int, pairs: Sequence[E
     """Insert a batch once. A retry of the same batch (same number, same digest) is accepted
     and ignored, so an adapter may resend after a lost response; a different batch under a
     number already used is a conflict. Returns whether the batch was applied now."""
+    sync = _lock_sync(conn, sync, shared=True)
     _require_open(sync)
-    seen = conn.execute(select(sync_batches.c.digest).where(
-        sync_batches.c.sync_id == sync.id, sync_batches.c.batch_no == batch_no)).first()
-    if seen is not None:
-        if seen.digest != digest:
+    # Claim the number first: a concurrent claim of it waits for this transaction and then
+    # finds the row, instead of both inserting and one failing on the primary key.
+    claimed = conn.execute(_dialect_insert(conn)(sync_batches).values(
+        sync_id=sync.id, batch_no=batch_no, digest=digest, entry_count=len(pairs))
+        .on_conflict_do_nothing(index_elements=["sync_id", "batch_no"])
+        .returning(sync_batches.c.batch_no)).first()
+    if claimed is None:
+        seen = conn.execute(select(sync_batches.c.digest).where(
+            sync_batches.c.sync_id == sync.id, sync_batches.c.batch_no == batch_no)).scalar_one()
+        if seen != digest:
             raise Conflict(f"batch {batch_no} was already received with other content")
         return False
-    conn.execute(insert(sync_batches).values(sync_id=sync.id, batch_no=batch_no, digest=digest,
-                                             entry_count=len(pairs)))
     _insert_entries(conn, sync.agency, sync.id, sync.key_version, pairs)
     conn.execute(update(syncs).where(syncs.c.id == sync.id).values(
         batch_count=syncs.c.batch_count + 1, entry_count=syncs.c.entry_count + len(pairs)))
     return True
 
 
-def commit_sync(conn: Connection, sync: SyncInfo, *, batches: int, entry_count: int) -> AgencySet:
+def commit_sync(conn: Connection, sync: SyncInfo, *, batches: int,
+                entry_count: int) -> tuple[AgencySet, bool]:
     """Make the sync's generation the agency's visible set. The adapter states how many
-    batches and entries it sent, so a lost batch can never commit a partial set. Committing
-    a committed sync again with the same counts is a no-op, so a lost response may be retried."""
-    if sync.status == "committed" and (sync.batch_count, sync.entry_count) == (batches, entry_count):
-        current = agency_set(conn, sync.agency)
-        if current is not None and current.generation == sync.id:
-            return current
+    batches and entries it sent, so a lost batch can never commit a partial set. Returns the
+    agency's set and whether this call committed it: committing a committed sync again with
+    the same counts changes nothing and answers the agency's current set, so an adapter may
+    retry a commit whose answer it lost, even while the first is still running."""
+    sync = _lock_sync(conn, sync)
+    if sync.status == "committed":
+        return _recommit(conn, sync, batches, entry_count), False
     _require_open(sync)
     if (sync.batch_count, sync.entry_count) != (batches, entry_count):
         raise Conflict(f"the server received {sync.batch_count} batches with "
                        f"{sync.entry_count} entries, not {batches} with {entry_count}")
-    current = _lock_agency_set(conn, sync.agency)
+    previous = _lock_or_create_agency_set(conn, sync.agency, sync.key_version)
     now = utc_now_iso()
-    values = {"generation": sync.id, "key_version": sync.key_version,
-              "entry_count": sync.entry_count, "updated_at": now}
-    if current is None:
-        conn.execute(insert(agency_sets).values(agency=sync.agency, **values))
-    else:
-        conn.execute(update(agency_sets).where(agency_sets.c.agency == sync.agency).values(**values))
-        _delete_generation(conn, sync.agency, current.generation)
+    conn.execute(update(agency_sets).where(agency_sets.c.agency == sync.agency).values(
+        generation=sync.id, key_version=sync.key_version, entry_count=sync.entry_count,
+        updated_at=now))
+    if previous != sync.id:  # never the generation that just became visible
+        _delete_generation(conn, sync.agency, previous)
     conn.execute(update(syncs).where(syncs.c.id == sync.id).values(status="committed",
                                                                     closed_at=now))
     conn.execute(delete(sync_batches).where(sync_batches.c.sync_id == sync.id))
     result = agency_set(conn, sync.agency)
     assert result is not None
-    return result
+    return result, True
 
 
-def abandon_sync(conn: Connection, sync: SyncInfo, *, status: str = "abandoned") -> None:
+def _recommit(conn: Connection, sync: SyncInfo, batches: int, entry_count: int) -> AgencySet:
+    """A repeated commit: harmless when it states what was committed and that set is still
+    the visible one; a conflict otherwise, since the caller's view of the sync is wrong."""
+    if (sync.batch_count, sync.entry_count) != (batches, entry_count):
+        raise Conflict(f"the sync is already committed, with {sync.batch_count} batches and "
+                       f"{sync.entry_count} entries, not {batches} with {entry_count}")
+    current = agency_set(conn, sync.agency)
+    if current is None or current.generation != sync.id:
+        raise Conflict("the sync is already committed and a later sync has replaced its set")
+    return current
+
+
+def _lock_or_create_agency_set(conn: Connection, agency: str, key_version: int) -> int:
+    """The agency's visible generation, its row locked; an agency publishing for the first
+    time gets an empty generation 0 first. ON CONFLICT DO NOTHING lets two first commits of
+    different syncs wait for each other instead of one failing on the unique key."""
+    conn.execute(_dialect_insert(conn)(agency_sets).values(
+        agency=agency, generation=0, key_version=key_version, entry_count=0,
+        updated_at=utc_now_iso()).on_conflict_do_nothing(index_elements=["agency"]))
+    current = _lock_agency_set(conn, agency)
+    assert current is not None
+    return current.generation
+
+
+def _dialect_insert(conn: Connection) -> Callable[[Table], PgInsert | SqliteInsert]:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (both databases support it)."""
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def abandon_sync(conn: Connection, sync: SyncInfo, *, status: str = "abandoned") -> SyncInfo:
+    """Close an open sync without publishing it; returns the sync as it was when closed."""
+    sync = _lock_sync(conn, sync)
     if sync.status != "open":
         raise Conflict(f"the sync is {sync.status}, not open")
     _close_unpublished(conn, sync.id, sync.agency, status)
+    return sync
 
 
 def expire_stale(conn: Connection) -> int:
     """Close every open sync past its expiry; their entries were never visible."""
+    # Locked in id order (two expiries never deadlock); a sync being committed meanwhile
+    # is waited for, and PostgreSQL then re-checks its status and leaves it out.
     stale = conn.execute(select(syncs.c.id, syncs.c.agency).where(
-        syncs.c.status == "open", syncs.c.expires_at <= utc_now_iso())).all()
+        syncs.c.status == "open", syncs.c.expires_at <= utc_now_iso())
+        .order_by(syncs.c.id).with_for_update()).all()
     for sync_id, agency in stale:
         _close_unpublished(conn, int(sync_id), agency, "expired")
     return len(stale)

@@ -112,8 +112,9 @@ def test_commit_retry_is_a_no_op(ctx: Context) -> None:
     with ctx.db.read() as conn:
         sync_row = conn.execute(select(syncs.c.public_id)).scalar_one()
     with ctx.db.write() as conn:
-        result = index.commit_sync(conn, index.get_sync(conn, sync_row), batches=1, entry_count=1)
-    assert result.entry_count == 1
+        result, applied = index.commit_sync(conn, index.get_sync(conn, sync_row), batches=1,
+                                            entry_count=1)
+    assert (result.entry_count, applied) == (1, False)
     with pytest.raises(Conflict), ctx.db.write() as conn:
         index.commit_sync(conn, index.get_sync(conn, sync_row), batches=2, entry_count=1)
 

@@ -114,7 +114,10 @@ async def put_batch(sync_id: SyncId, batch_no: Annotated[int, Path(ge=0, le=10_0
 def commit_sync(sync_id: SyncId, body: CommitIn, request: Request, ctx: CtxDep,
                 principal: Committer) -> AgencySetOut:
     """Make the sync's entries the agency's set, atomically. The counts must match what the
-    server received, so a lost batch can never commit a partial set."""
+    server received, so a lost batch can never commit a partial set. Committing a committed
+    sync again with the same counts (a retry after a lost answer, even one overlapping the
+    first) changes nothing and answers 200 with the agency's set; other counts, or a sync
+    whose set a later sync has replaced, answer 409."""
     result = publish.commit_sync(ctx, principal, sync_id, body.batches, body.entries,
                                  request_id(request))
     return _set_out(result)
@@ -123,7 +126,8 @@ def commit_sync(sync_id: SyncId, body: CommitIn, request: Request, ctx: CtxDep,
 @router.delete("/syncs/{sync_id}", status_code=204)
 def abandon_sync(sync_id: SyncId, request: Request, ctx: CtxDep,
                  principal: Abandoner) -> Response:
-    """Abandon an open sync; the agency keeps its previous set."""
+    """Abandon an open sync; the agency keeps its previous set. A committed sync cannot be
+    abandoned (409), even by a request that overlaps its commit."""
     publish.abandon_sync(ctx, principal, sync_id, request_id(request))
     return Response(status_code=204)
 
