@@ -178,7 +178,7 @@ def token_list() -> None:
 
     ctx = _context()
     try:
-        for t in admin.list_tokens(ctx):
+        for t in admin.list_tokens(ctx, admin.CONSOLE, _rid()):
             state = "revoked" if t.revoked_at else "active"
             typer.echo(f"{t.id}\t{t.role.value}\t{t.agency or '-'}\t{state}\t{t.name}")
     finally:

@@ -162,9 +162,13 @@ def set_disabled(ctx: Context, principal: Principal, name: str, disabled: bool,
     return user
 
 
-def list_users(ctx: Context) -> list[User]:
-    with ctx.db.read() as conn:
-        return store.list_all(conn)
+def list_users(ctx: Context, principal: Principal, request_id: str) -> list[User]:
+    """Every account (never a password hash); who looked is audited with the answer."""
+    with ctx.db.write() as conn:
+        found = store.list_all(conn)
+        audit_log.append(conn, [AuditRecord.by(principal, "user.list", request_id, Outcome.OK,
+                                               detail={"count": len(found)})])
+    return found
 
 
 def _existing(conn: Connection, name: str) -> User:
