@@ -6,6 +6,7 @@ A thin shell: every command builds ``Settings`` from the environment and calls a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -67,9 +68,11 @@ def serve(
     settings = Settings()
     try:
         from hitmachine.keystore import check_keys_dir, load_keyring
+        from hitmachine.store.database import prepare_sqlite_file
 
         keyring = load_keyring(settings.keyring_path)  # refuse missing or exposed keys
         check_keys_dir(settings.keys_dir)
+        prepare_sqlite_file(settings.database_url)  # and an exposed SQLite database
         if workers > 1 and settings.rate_limits and not settings.rate_limit_storage:
             err.print("warning: rate limits and query budgets are counted per worker; set "
                       "HITMACHINE_RATE_LIMIT_STORAGE=redis://... to share them")
@@ -80,6 +83,8 @@ def serve(
                               == "oprf" else ""))
     except HitmachineError as exc:
         _fail(exc)
+    # Files the service creates (SQLite's, the metrics directory's) are its user's alone.
+    os.umask(0o077)
     run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
         require_client_cert=require_client_cert, access_log=access_log,

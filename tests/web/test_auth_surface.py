@@ -5,6 +5,9 @@ SVG check (8), /docs (11), the SQLite file modes (12) and audited administrative
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +86,39 @@ def test_administrative_reads_are_audited(web: TestClient, ctx: Context, tokens:
     assert web.get("/beheer/gebruikers").status_code == 200
     [users] = records(ctx, "user.list")
     assert users["actor"] == ACCOUNTS["admin"][0] and users["detail"]["count"] == 3
+
+
+# --- finding 12: SQLite files are the service user's alone --------------------------------
+
+def test_sqlite_files_are_created_0600_and_an_exposed_one_is_refused(tmp_path: Path) -> None:
+    from hitmachine.config import Settings
+    from hitmachine.domain.errors import Forbidden
+    from hitmachine.instance import initialise
+    from hitmachine.store.database import Database
+
+    previous = os.umask(0o022)  # the usual umask, under which SQLite made 0644 files
+    try:
+        path = tmp_path / "data" / "hitmachine.db"
+        settings = Settings(database_url=f"sqlite:///{path}", keys_dir=tmp_path / "keys")
+        initialise(settings)
+        ctx = Context.from_settings(settings)
+        try:
+            admin.create_token(ctx, admin.CONSOLE, name="x", role=Role.ADMIN, agency=None,
+                               expires_at=None, request_id="test")
+            files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+            assert {p.name for p in files} >= {path.name, path.name + "-wal",
+                                                path.name + "-shm"}
+            assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {
+                p.name: 0o600 for p in files}
+        finally:
+            ctx.close()
+        fresh = tmp_path / "fresh.db"  # a database the app opens first is made 0600 too
+        Database(f"sqlite:///{fresh}").dispose()
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+        for exposed in (path, Path(str(path) + ".writer-lock")):
+            exposed.chmod(0o644)
+            with pytest.raises(Forbidden, match="chmod 600"):
+                Database(settings.database_url)
+            exposed.chmod(0o600)
+    finally:
+        os.umask(previous)
