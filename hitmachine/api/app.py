@@ -16,6 +16,7 @@ from hitmachine.api.routes import admin, audit, catalogue, health, publish, quer
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.config import Settings
 from hitmachine.services import audit as audit_service
+from hitmachine.services import denials
 from hitmachine.services.context import Context
 
 DESCRIPTION = """\
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         # worker process is fine, the integration lock lets one work at a time.
         integrator = (audit_service.Integrator(app.state.ctx).start()
                       if settings.audit_integrate else None)
+        denials.start(app.state.ctx)  # summaries of anonymous refusals, every window
         yield
+        denials.stop(app.state.ctx)
         if integrator is not None:
             integrator.stop()
         if app.state.ctx.hot is not None:
