@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     bench_endpoint: bool = False
     log_level: str = "INFO"
     metrics_endpoint: bool = True  # GET /metrics (Prometheus; counts only)
+    # Swagger UI at /docs, from the app's own copy (the "docs" extra), with the web pages'
+    # security headers; off by default: a token is pasted there (hitmachine/api/docs.py).
+    api_docs: bool = False
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine
