@@ -37,7 +37,8 @@ def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     env = {**os.environ, "HITMACHINE_DATABASE_URL": f"sqlite:///{directory / 'hitmachine.db'}",
-           "HITMACHINE_KEYS_DIR": str(directory / "keys")}
+           "HITMACHINE_KEYS_DIR": str(directory / "keys"),
+           "HITMACHINE_API_DOCS": "true"}  # served by the app itself, if the docs extra is in
     settings = Settings(database_url=env["HITMACHINE_DATABASE_URL"],
                         keys_dir=Path(env["HITMACHINE_KEYS_DIR"]))
     for line in initialise(settings):
@@ -133,7 +134,7 @@ Coordinator token (shown once):
 Ask about a household (synthetic people):
 {curl}
 
-API documentation: {base}/docs
+API documentation: {base}/docs (with the docs extra), contract: {base}/openapi.json
 """
 
 
