@@ -128,12 +128,16 @@ def sign_in_csrf_matches(request: Request, submitted: str | None) -> bool:
 
 
 def _same_origin(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True  # not sent by every client; the cookie's SameSite=Strict still holds
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    """The browser's word that the post came from a page of ours. ``Sec-Fetch-Site`` first:
+    the browser sets it, and a proxy that rewrites ``Host`` does not change it; ``Origin``
+    against ``Host`` for browsers without it. ``Origin: null`` is what a browser sends
+    under our ``Referrer-Policy: no-referrer``; that, or no header at all, leaves it to
+    the cookie's SameSite=Strict, which no other site's post carries."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin", "null")
+    return origin == "null" or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def set_sign_in_cookie(response: Response, request: Request, ctx: Context, token: str) -> None:
