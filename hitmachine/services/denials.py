@@ -78,7 +78,7 @@ def record(ctx: "Context", address: str, denial: AuditRecord) -> None:
     state = summaries(ctx)
     window = int(time.time()) // state.seconds
     try:
-        first = ratelimit.first_in_window(ctx, f"denied/{address}", state.seconds)
+        first = ratelimit.first_in_window(ctx, f"denied/{address}", state.seconds, window)
     except Unavailable:
         first = True  # without the shared count, record every refusal rather than none
     if first:

@@ -134,12 +134,10 @@ def check_anonymous(ctx: "Context", address: str, request_id: str) -> None:
         _deny(ctx, g, ANONYMOUS, request_id, "anonymous", str(item), address, reset)
 
 
-def first_in_window(ctx: "Context", key: str, seconds: int) -> bool:
-    """True for the first call with ``key`` in the current window of ``seconds``, across
-    workers (the shared store counts)."""
-    g = guard(ctx)
-    window = int(time.time()) // seconds
-    return g._first(f"{key}/{seconds}/{window}", seconds + 60)
+def first_in_window(ctx: "Context", key: str, seconds: int, window: int) -> bool:
+    """True for the first call with ``key`` in window number ``window`` (of ``seconds``
+    each), across workers (the shared store counts)."""
+    return guard(ctx)._first(f"{key}/{seconds}/{window}", seconds + 60)
 
 
 @functools.lru_cache(maxsize=32)

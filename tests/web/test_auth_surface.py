@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from hitmachine.api.app import create_app
 from hitmachine.config import Settings
 from hitmachine.domain.principal import Role
-from hitmachine.services import admin, denials, ratelimit, users
+from hitmachine.services import admin, denials, users
 from hitmachine.services.context import Context
 from hitmachine.store.schema import web_sessions
 from hitmachine.web.middleware import CSP, SECURITY_HEADERS
@@ -242,7 +242,6 @@ def test_repeated_anonymous_refusals_are_summarised_and_limited(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     monkeypatch.setattr(denials, "time", clock)
-    monkeypatch.setattr(ratelimit, "time", clock)
     ctx, app = _app(settings, anonymous_limit_per_address="8/minute",
                     denial_summary_seconds=60)
     try:
