@@ -6,6 +6,7 @@ A thin shell: every command builds ``Settings`` from the environment and calls a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,10 +81,12 @@ def serve(
     settings = _settings()
     try:
         from hitmachine.keystore import check_keys_dir, load_keyring
+        from hitmachine.store.database import prepare_sqlite_file
 
         keyring = load_keyring(settings.keyring_path)  # refuse missing or exposed keys
         check_keys_dir(settings.keys_dir)
         check_instance(settings)  # refuse a database without the current schema
+        prepare_sqlite_file(settings.database_url)  # and an exposed SQLite database
         if workers > 1 and settings.rate_limits and not settings.rate_limit_storage:
             err.print("warning: rate limits and query budgets are counted per worker; set "
                       "HITMACHINE_RATE_LIMIT_STORAGE=redis://... to share them")
@@ -92,6 +95,8 @@ def serve(
                            f"HITMACHINE_PSEUDONYM_SCHEME is {settings.pseudonym_scheme}"
                            + ("; run: hitmachine keys migrate" if settings.pseudonym_scheme
                               == "oprf" else ""))
+        # Files the service creates (SQLite's, the metrics directory's) are its user's alone.
+        os.umask(0o077)
         run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
             require_client_cert=require_client_cert, access_log=access_log,
@@ -205,7 +210,7 @@ def token_list() -> None:
     ctx = _context()
     try:
         typer.echo("id\trole\tagency\tstate\tname")
-        for t in admin.list_tokens(ctx):
+        for t in admin.list_tokens(ctx, admin.CONSOLE, _rid()):
             state = "revoked" if t.revoked_at else "active"
             typer.echo(f"{t.id}\t{t.role.value}\t{t.agency or '-'}\t{state}\t{t.name}")
     finally:

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     rate_limit_per_user: str = "600/minute"
     query_budget_per_day: int = Field(default=5000, ge=1)
     query_alert_per_day: int = Field(default=1000, ge=1)
+    # Anonymous callers (issue 13, findings 6 and 7), counted per client address in the same
+    # store, before any password is hashed or anything is written: sign-in attempts per
+    # address and in all; API requests without a valid token per address. Their refusals
+    # are audited once per address and window, the rest counted into one summary record.
+    sign_in_limit_per_address: str = "10/minute"
+    sign_in_limit_total: str = "60/minute"
+    anonymous_limit_per_address: str = "60/minute"
+    denial_summary_seconds: int = Field(default=60, ge=1, le=3600)
     # A token created without an expiry (API or CLI) expires after this many days.
     token_lifetime_days: int = Field(default=365, ge=1)
 
@@ -53,6 +61,9 @@ class Settings(BaseSettings):
     bench_endpoint: bool = False
     log_level: str = "INFO"
     metrics_endpoint: bool = True  # GET /metrics (Prometheus; counts only)
+    # Swagger UI at /docs, from the app's own copy (the "docs" extra), with the web pages'
+    # security headers; off by default: a token is pasted there (hitmachine/api/docs.py).
+    api_docs: bool = False
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine

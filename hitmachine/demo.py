@@ -45,7 +45,8 @@ def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
     bind_tcp("127.0.0.1", port).close()
     directory = fresh_directory(directory)
     env = {**os.environ, "HITMACHINE_DATABASE_URL": f"sqlite:///{directory / 'hitmachine.db'}",
-           "HITMACHINE_KEYS_DIR": str(directory / "keys")}
+           "HITMACHINE_KEYS_DIR": str(directory / "keys"),
+           "HITMACHINE_API_DOCS": "true"}  # served by the app itself, if the docs extra is in
     settings = Settings(database_url=env["HITMACHINE_DATABASE_URL"],
                         keys_dir=Path(env["HITMACHINE_KEYS_DIR"]))
     for line in initialise(settings):
@@ -220,7 +221,7 @@ Coordinator token for the API (shown once):
 Ask about a household (synthetic people):
 {curl}
 
-API documentation: {base}/docs
+API documentation: {base}/docs (with the docs extra), contract: {base}/openapi.json
 """
 
 

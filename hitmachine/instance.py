@@ -12,7 +12,18 @@ from hitmachine.store.database import make_null_pool_engine
 
 
 def initialise(settings: Settings) -> list[str]:
-    """Idempotent: creates what is missing, upgrades what is old, and says what it did."""
+    """Idempotent: creates what is missing, upgrades what is old, and says what it did.
+
+    Whatever it creates is for the service's own user only (umask 077): the database
+    holds case references, pseudonyms and token hashes."""
+    previous = os.umask(0o077)
+    try:
+        return _initialise(settings)
+    finally:
+        os.umask(previous)
+
+
+def _initialise(settings: Settings) -> list[str]:
     said: list[str] = []
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.keys_dir, 0o700)

@@ -63,13 +63,13 @@ def user_create(
 def user_list() -> None:
     """List accounts and their state (never password hashes)."""
     from hitmachine.domain.clock import utc_now_iso
-    from hitmachine.services import users
+    from hitmachine.services import admin, users
 
     ctx = _context()
     try:
         now = utc_now_iso()
         typer.echo("id\trole\tstate\tlast sign-in\tname")
-        for u in users.list_users(ctx):
+        for u in users.list_users(ctx, admin.CONSOLE, _rid()):
             state = ("disabled" if u.disabled else f"locked until {u.locked_until}"
                      if u.locked(now) else "active")
             typer.echo(f"{u.id}\t{u.role.value}\t{state}\t"

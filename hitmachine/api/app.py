@@ -9,13 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from hitmachine import __version__, web
-from hitmachine.api import problems
+from hitmachine.api import docs, problems
 from hitmachine.api import metrics as metrics_route
 from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestLogMiddleware
 from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.config import Settings
 from hitmachine.services import audit as audit_service
+from hitmachine.services import denials
 from hitmachine.services.context import Context
 
 DESCRIPTION = """\
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         # worker process is fine, the integration lock lets one work at a time.
         integrator = (audit_service.Integrator(app.state.ctx).start()
                       if settings.audit_integrate else None)
+        denials.start(app.state.ctx)  # summaries of anonymous refusals, every window
         yield
+        denials.stop(app.state.ctx)
         if integrator is not None:
             integrator.stop()
         if app.state.ctx.hot is not None:
@@ -47,8 +50,9 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         if owned:
             app.state.ctx.close()
 
+    # No CDN-loaded /docs or /redoc: our own /docs when configured (hitmachine.api.docs).
     app = FastAPI(title="Hitmachine", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     if ctx is not None:
         app.state.ctx = ctx
     problems.install(app)
@@ -61,6 +65,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
             # from here to the end of the web pages), and the ceiling must pay what the
             # route it is compared with pays.
             _add_bench_endpoint(app)
+    if settings.api_docs:
+        docs.install(app)
     web.install(app)  # the pages for people (hitmachine/web); not in the OpenAPI document
     if settings.metrics_endpoint:
         app.include_router(metrics_route.router)  # GET /metrics, not in the OpenAPI document

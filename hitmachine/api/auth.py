@@ -29,6 +29,12 @@ async def get_ctx(request: Request) -> Context:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's address: the server does not trust forwarded headers (a proxy in front
+    is one address, and its limits are shared by everyone behind it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def principal_for_failure(request: Request) -> Principal:
     """Who to record for a refused request: the authenticated principal if there was one,
     otherwise whoever the token names, otherwise anonymous."""
@@ -65,7 +71,14 @@ class RoleBearer(HTTPBearer):
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         credentials = token.strip() if scheme.lower() == "bearer" else None
         ctx = request.app.state.ctx
-        principal = authenticate(ctx, credentials)
+        try:
+            principal = authenticate(ctx, credentials)
+        except AuthenticationFailed:
+            # Counted per address before the refusal is audited: over the limit it is a
+            # 429 that costs a counter, and its record goes into the window's summary.
+            ratelimit.check_anonymous(ctx, client_address(request),
+                                      str(request.scope["state"].get("request_id", "-")))
+            raise
         request.state.principal = principal
         ratelimit.check_request(ctx, principal, str(request.scope["state"].get("request_id", "-")))
         if not principal.may(self.permission):
@@ -78,5 +91,5 @@ def require(permission: Permission, event: str | None = None) -> RoleBearer:
     return RoleBearer(permission, event)
 
 
-__all__ = ["CtxDep", "RoleBearer", "authenticate", "bearer", "get_ctx", "principal_for_failure",
-           "require"]
+__all__ = ["CtxDep", "RoleBearer", "authenticate", "bearer", "client_address", "get_ctx",
+           "principal_for_failure", "require"]

@@ -1,7 +1,8 @@
 """Errors to RFC 9457 problem+json, in one place — and the audit record of every refusal.
 
-A denied request (401/403) is audited as ``auth.denied``; invalid input to an audited
-operation is audited under that operation's event with outcome ``invalid``. No problem
+A denied request (401/403) is audited as ``auth.denied`` (a caller without a valid token:
+once per address and window, the rest summarised, ``hitmachine.services.denials``);
+invalid input to an audited operation is audited under that operation's event with outcome ``invalid``. No problem
 document repeats the value that was wrong, only the field.
 """
 
@@ -17,10 +18,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hitmachine.api.auth import principal_for_failure
+from hitmachine.api.auth import client_address, principal_for_failure
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import FieldError, HitmachineError, Unavailable
 from hitmachine.services import query as query_service
+from hitmachine.domain.principal import ANONYMOUS
+from hitmachine.services import denials
 
 log = logging.getLogger("hitmachine.api")
 PROBLEM_JSON = "application/problem+json"
@@ -47,19 +50,24 @@ def _audit_failure(request: Request, status: int, errors: list[FieldError]) -> N
     """Write the refusal's audit record; raise ``Unavailable`` if that is impossible."""
     state = request.scope.get("state", {})
     event = state.get("audit_event")
-    if status in (401, 403):
-        event, outcome = "auth.denied", Outcome.DENIED
+    if status in (401, 403) or (status == 429 and state.get("principal") is None):
+        event, outcome = "auth.denied", Outcome.DENIED  # (429: no valid token, too often)
     elif event is None or status >= 500:
         return  # not an audited operation (unknown path, health check, ...)
     else:
         outcome = Outcome.INVALID
     ctx = request.app.state.ctx
     principal = principal_for_failure(request)
+    if principal == ANONYMOUS:  # no valid token: one record per address and window
+        event, outcome = "auth.denied", Outcome.DENIED
     record = AuditRecord.by(
         principal, event, request_id(request), outcome,
         detail={"status": status, "operation": state.get("operation", request.method),
                 "fields": sorted({e.field for e in errors})})
-    ctx.audit.append(record)
+    if principal == ANONYMOUS:
+        denials.record(ctx, client_address(request), record)
+    else:
+        ctx.audit.append(record)
 
 
 def _respond(request: Request, status: int, title: str, detail: str, code: str,

@@ -92,9 +92,22 @@ def revoke_token(ctx: Context, principal: Principal, token_id: int, request_id: 
     return info
 
 
-def list_tokens(ctx: Context) -> list[TokenInfo]:
-    with ctx.db.read() as conn:
-        return tokens.list_all(conn)
+def list_tokens(ctx: Context, principal: Principal, request_id: str) -> list[TokenInfo]:
+    """Every token (never the token itself); who looked is audited with the answer."""
+    with ctx.db.write() as conn:
+        found = tokens.list_all(conn)
+        audit_log.append(conn, [AuditRecord.by(principal, "token.list", request_id, Outcome.OK,
+                                               detail={"count": len(found)})])
+    return found
+
+
+def list_keys(ctx: Context, principal: Principal, request_id: str) -> Keyring:
+    """The keyring, for listing its versions (never key material); audited."""
+    keyring = load_keyring(ctx.settings.keyring_path)
+    with ctx.db.write() as conn:
+        audit_log.append(conn, [AuditRecord.by(principal, "key.list", request_id, Outcome.OK,
+                                               detail={"count": len(keyring.versions)})])
+    return keyring
 
 
 def rotate_key(ctx: Context, principal: Principal, request_id: str) -> Keyring:
@@ -181,5 +194,5 @@ def export_keyring(ctx: Context, principal: Principal, out: Path, request_id: st
     return exported
 
 
-__all__ = ["CONSOLE", "create_token", "export_keyring", "list_tokens", "migrate_keys", "retire_key",
-           "revoke_token", "rotate_key", "token_expiry"]
+__all__ = ["CONSOLE", "create_token", "export_keyring", "list_keys", "list_tokens", "migrate_keys",
+           "retire_key", "revoke_token", "rotate_key", "token_expiry"]

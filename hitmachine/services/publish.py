@@ -139,9 +139,15 @@ def delta(ctx: Context, principal: Principal, agency: str, key_version: int,
     return added, removed
 
 
-def status(ctx: Context, principal: Principal) -> AgencySet | None:
-    with ctx.db.read() as conn:
-        return index.agency_set(conn, principal.agency or "")
+def status(ctx: Context, principal: Principal, request_id: str) -> AgencySet | None:
+    """The agency's current set; the look is audited with what it found."""
+    with ctx.db.write() as conn:
+        found = index.agency_set(conn, principal.agency or "")
+        audit_log.append(conn, [AuditRecord.by(
+            principal, "publish.status", request_id, Outcome.OK,
+            agencies=[principal.agency] if principal.agency else [],
+            detail={"published": found is not None})])
+    return found
 
 
 __all__ = ["abandon_sync", "add_batch", "batch_digest", "commit_sync", "delta", "open_sync",

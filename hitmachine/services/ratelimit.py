@@ -8,7 +8,11 @@ stand in the way, all counted in one store that every worker shares (Redis when
 * ``rate_limit_per_user``: household queries of one person, through the API and the web
   pages alike;
 * ``query_budget_per_day``: the number of *members* one person may ask about per local
-  day. A request that would cross it is refused whole.
+  day. A request that would cross it is refused whole;
+* ``sign_in_limit_per_address`` and ``sign_in_limit_total``: web sign-in attempts, counted
+  before any password is hashed (Argon2 is slow on purpose, so a flood of attempts must
+  be refused before it reaches the hasher);
+* ``anonymous_limit_per_address``: API requests without a valid token, per client address.
 
 "One person" is ``Principal.budget_key``: a web account's id, which the tokens made for
 that account (``token create --user``) share; otherwise the token's id. Never the name:
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import functools
 import logging
 import math
 import threading
@@ -41,7 +46,7 @@ from sqlalchemy.engine import make_url
 from hitmachine import metrics
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import LimitExceeded, Unavailable
-from hitmachine.domain.principal import Principal
+from hitmachine.domain.principal import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
     from hitmachine.config import Settings
@@ -112,6 +117,45 @@ def check_request(ctx: "Context", principal: Principal, request_id: str) -> None
         _deny(ctx, g, principal, request_id, "token", str(g.per_token), who, reset)
 
 
+def check_sign_in(ctx: "Context", address: str, request_id: str) -> None:
+    """Count one sign-in attempt from ``address``; raise 429 over the address's limit or the
+    limit of all addresses together. Call before anything is hashed or written. An address
+    over its own limit does not use up the shared one."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    settings = ctx.settings
+    for limit, who in ((settings.sign_in_limit_per_address, address),
+                       (settings.sign_in_limit_total, "all")):
+        item = _item(limit)
+        allowed, reset = g._hit(item, "signin", who)
+        if not allowed:
+            _deny(ctx, g, ANONYMOUS, request_id, "signin", str(item), who, reset)
+
+
+def check_anonymous(ctx: "Context", address: str, request_id: str) -> None:
+    """Count one API request without a valid token from ``address``; raise 429 over the
+    limit, so a flood of bad tokens costs a counter, not a database write each."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    item = _item(ctx.settings.anonymous_limit_per_address)
+    allowed, reset = g._hit(item, "anonymous", address)
+    if not allowed:
+        _deny(ctx, g, ANONYMOUS, request_id, "anonymous", str(item), address, reset)
+
+
+def first_in_window(ctx: "Context", key: str, seconds: int, window: int) -> bool:
+    """True for the first call with ``key`` in window number ``window`` (of ``seconds``
+    each), across workers (the shared store counts)."""
+    return guard(ctx)._first(f"{key}/{seconds}/{window}", seconds + 60)
+
+
+@functools.lru_cache(maxsize=32)
+def _item(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
 def spend_queries(ctx: "Context", principal: Principal, members: int, request_id: str) -> None:
     """Count one household query of ``members`` members against the actor's query rate and
     daily budget; raise 429 when either is used up. Call before the query is evaluated."""
@@ -177,4 +221,5 @@ def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable("the rate limiter is unavailable; nothing was answered, retry later")
 
 
-__all__ = ["Guard", "check_request", "guard", "spend_queries"]
+__all__ = ["Guard", "check_anonymous", "check_request", "check_sign_in", "first_in_window",
+           "guard", "spend_queries"]

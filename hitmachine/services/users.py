@@ -2,12 +2,18 @@
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults: RFC 9106's second recommended
 parameter set, 64 MiB, three passes, four lanes). Hashing is memory-hard on purpose, so at
-most ``HASH_CONCURRENCY`` hashes run at once: a flood of sign-in attempts then queues
-instead of exhausting memory.
+most ``HASH_CONCURRENCY`` hashes run at once, and the web's sign-in runs on its own
+threads of that many (``authenticate_async``): a flood of sign-in attempts queues there
+instead of exhausting memory or the threads every other request needs. The flood itself
+is refused before this (``ratelimit.check_sign_in``), and a password longer than
+``MAX_PASSWORD_LENGTH`` is refused without being hashed.
 
 After ``web_lockout_attempts`` wrong passwords in a row an account is locked for
 ``web_lockout_minutes`` (or until an administrator unlocks it). Every sign-in attempt,
 lock and account change is audited, in the same transaction as the change it records.
+An unknown name, a disabled or locked account and a wrong password cost one Argon2
+verification each and give the same answer, so neither the answer nor its time tells
+whether an account exists or is locked.
 
 Sign-in is pluggable: an ``Authenticator`` decides *who* is signing in; starting the
 session (``hitmachine.web.sessions.start``) is the same whatever decided it. Today there
@@ -20,9 +26,12 @@ provider: a route that redirects there, and a callback that passes the ``code`` 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +57,9 @@ HASH_CONCURRENCY = 4
 
 _hasher = PasswordHasher()
 _hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+# Sign-in attempts wait here, not in the shared thread pool that runs every other request.
+_sign_in_threads = ThreadPoolExecutor(max_workers=HASH_CONCURRENCY,
+                                      thread_name_prefix="hitmachine-sign-in")
 _dummy_hash: str | None = None
 
 
@@ -157,9 +169,13 @@ def set_disabled(ctx: Context, principal: Principal, name: str, disabled: bool,
     return user
 
 
-def list_users(ctx: Context) -> list[User]:
-    with ctx.db.read() as conn:
-        return store.list_all(conn)
+def list_users(ctx: Context, principal: Principal, request_id: str) -> list[User]:
+    """Every account (never a password hash); who looked is audited with the answer."""
+    with ctx.db.write() as conn:
+        found = store.list_all(conn)
+        audit_log.append(conn, [AuditRecord.by(principal, "user.list", request_id, Outcome.OK,
+                                               detail={"count": len(found)})])
+    return found
 
 
 def _existing(conn: Connection, name: str) -> User:
@@ -209,8 +225,13 @@ class LocalPasswordAuthenticator:
         if 0 < len(name) <= MAX_NAME_LENGTH:
             with ctx.db.read() as conn:
                 user = store.find_by_name(conn, name)
-        if user is None or user.password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
-            _waste_a_verification(password[:MAX_PASSWORD_LENGTH])
+        if len(password) > MAX_PASSWORD_LENGTH:
+            # Refused unhashed, whoever is named: no password of ours is this long.
+            self._audit(ctx, user.principal() if user else ANONYMOUS, request_id,
+                        "password_too_long")
+            return SignInResult(None, "bad_credentials")
+        if user is None or user.password_hash is None:
+            _waste_a_verification(password)
             # An unknown name is not recorded as typed: it may be a password or worse.
             self._audit(ctx, user.principal() if user else ANONYMOUS, request_id,
                         "unknown_account" if user is None else "no_password")
@@ -221,6 +242,7 @@ class LocalPasswordAuthenticator:
             self._audit(ctx, user.principal(), request_id, "disabled")
             return SignInResult(None, "bad_credentials")
         if user.locked(now):
+            _verify(user.password_hash, password)  # the work a wrong password costs
             self._audit(ctx, user.principal(), request_id, "locked")
             return SignInResult(None, "locked", user.locked_until)
         if _verify(user.password_hash, password):
@@ -270,6 +292,14 @@ class LocalPasswordAuthenticator:
                               detail={"method": self.method, "reason": reason, **extra})
 
 
+async def authenticate_async(authenticator: Authenticator, ctx: Context,
+                             credentials: Mapping[str, str], request_id: str) -> SignInResult:
+    """``authenticator.authenticate`` off the event loop, on the sign-in threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_sign_in_threads, functools.partial(
+        authenticator.authenticate, ctx, credentials, request_id))
+
+
 def record_sign_in(conn: Connection, user: User, method: str, request_id: str,
                    **detail: object) -> User:
     """On the caller's transaction: reset the failure count and audit ``auth.signin``."""
@@ -282,6 +312,6 @@ def record_sign_in(conn: Connection, user: User, method: str, request_id: str,
 
 
 __all__ = ["Authenticator", "LocalPasswordAuthenticator", "MAX_NAME_LENGTH",
-           "MAX_PASSWORD_LENGTH", "SignInResult", "WEB_ROLES", "check_name", "check_password",
-           "create_user", "hash_password", "list_users", "record_sign_in", "set_disabled",
-           "set_password", "unlock"]
+           "MAX_PASSWORD_LENGTH", "SignInResult", "WEB_ROLES", "authenticate_async",
+           "check_name", "check_password", "create_user", "hash_password", "list_users",
+           "record_sign_in", "set_disabled", "set_password", "unlock"]

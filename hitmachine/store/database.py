@@ -4,21 +4,31 @@ SQLite runs in WAL mode with ``synchronous=FULL`` (a committed audit record surv
 power cut) and every write transaction starts with ``BEGIN IMMEDIATE``: a deferred
 transaction that reads and then writes fails with SQLITE_BUSY under concurrent writers
 instead of waiting its turn.
+
+A SQLite database holds case references, pseudonyms and token hashes, so its file is
+created 0600 before SQLite opens it (SQLite gives the WAL and shared-memory files the
+database file's mode), and a database file, or one of its companions, that the group or
+others may read or write is refused, as an exposed key file is.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from hitmachine.domain.errors import Forbidden
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".writer-lock")
 
 
 class Database:
@@ -26,6 +36,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            prepare_sqlite_file(url)
             self.engine = create_engine(url, connect_args={"check_same_thread": False,
                                                            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                         pool_size=pool_size, max_overflow=pool_size)
@@ -101,7 +112,44 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def make_null_pool_engine(url: str) -> Engine:
     """A pool-less engine for one-off administrative work (migrations)."""
+    if url.startswith("sqlite"):
+        prepare_sqlite_file(url)
     return create_engine(url, poolclass=NullPool)
 
 
-__all__ = ["Database", "make_null_pool_engine"]
+def sqlite_path(url: str) -> str | None:
+    """The database file a SQLite URL names, or None for an in-memory database."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Create the database file 0600 if it is missing, then refuse it (and its WAL, shared
+    memory, journal and writer lock) if the group or others may read or write any of them."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return  # no such directory: SQLite says so when it opens the database
+    for companion in SQLITE_COMPANIONS:
+        check_private_file(path + companion)
+
+
+def check_private_file(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise Forbidden(f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):o}); "
+                        f"run: chmod 600 {path}*")
+
+
+__all__ = ["Database", "check_private_file", "make_null_pool_engine", "prepare_sqlite_file",
+           "sqlite_path"]

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.principal import ANONYMOUS, Permission, Principal
+from hitmachine.services import denials
 from hitmachine.services.context import Context
 from hitmachine.store.users import User
 from hitmachine.web import sessions
@@ -94,10 +95,15 @@ def safe_next(path: str | None, principal: Principal | None = None) -> str | Non
 
 def audit_denied(ctx: Context, principal: Principal, request: Request, reason: str,
                  status: int = 403) -> None:
-    ctx.audit.append(AuditRecord.by(
+    """Audit a refusal; one of nobody signed in goes into its address's window summary."""
+    record = AuditRecord.by(
         principal, "auth.denied", request_id(request), Outcome.DENIED,
         detail={"status": status, "operation": f"{request.method} {request.url.path}",
-                "reason": reason, "fields": []}))
+                "reason": reason, "fields": []})
+    if principal == ANONYMOUS:
+        denials.record(ctx, request.client.host if request.client else "unknown", record)
+    else:
+        ctx.audit.append(record)
 
 
 def signed_in(permission: Permission | None) -> Callable[..., WebUser]:

@@ -1,6 +1,7 @@
 """Plain ASGI middleware for the web pages: security headers, caching, HTML error pages.
 
-Every response outside the API (pages, static files, redirects, errors) gets:
+Every response outside the API (pages, static files, redirects, errors, and the API
+documentation at ``/docs``) gets:
 
 - a Content-Security-Policy that allows only this origin's own scripts, styles and
   images: no inline script or style, no framing (``frame-ancestors 'none'``), forms
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/bench/")
+# /docs is a page (and a token is pasted into it): it gets the web pages' headers too.
+API_PREFIXES = ("/v1/", "/openapi.json", "/healthz", "/readyz", "/bench/")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "

@@ -4,9 +4,15 @@ The cookie ``hm_session`` holds 256 random bits (HttpOnly, SameSite=Strict, Path
 over HTTPS). The database keeps only its SHA-256, with the session's CSRF synchronizer
 token: every POST form carries that token in a hidden field and is refused without it.
 
-The sign-in form needs a token before anyone has signed in, so its GET starts a
-*pre-session* (no user). Signing in deletes that and starts a new session with a new id
-and a new token, so a session id planted before sign-in is worth nothing afterwards.
+The sign-in form needs a token before anyone has signed in. Storing a session for every
+visitor of the sign-in page let anyone make the database write, so the form's token is a
+double-submit one instead, kept by nobody but the browser: the GET sets a random value in
+the cookie ``hm_aanmelden`` (HttpOnly, SameSite=Strict, Path=/aanmelden) and puts the same
+value in the form; the POST must carry both, equal, and come from this origin (a
+``Sec-Fetch-Site`` of another site, or an ``Origin`` of another host, is refused). Another
+site can neither read the value nor make the browser send the cookie, so it cannot post
+the form in someone's name. Signing in then starts the session (new id, new token), so a
+session id planted before sign-in is worth nothing afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -30,6 +37,8 @@ from hitmachine.store import users as store
 from hitmachine.store.users import Session, User
 
 COOKIE = "hm_session"
+SIGN_IN_COOKIE = "hm_aanmelden"
+SIGN_IN_PATH = "/aanmelden"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
@@ -101,14 +110,44 @@ def load(ctx: Context, request: Request, request_id: str) -> WebSession | Expire
     return WebSession(session, user, session_id)
 
 
-def start_pre_session(ctx: Context) -> WebSession:
-    """A session without a user, to carry the sign-in form's CSRF token."""
-    session_id, now = new_session_id(), iso_utc(utc_now())
-    with ctx.db.write() as conn:
-        _purge(ctx, conn)
-        session = store.create_session(conn, session_id=session_id, user_id=None,
-                                       csrf_token=new_csrf_token(), now=now)
-    return WebSession(session, None, session_id)
+def sign_in_token(request: Request) -> tuple[str, bool]:
+    """The sign-in form's CSRF token: the sign-in cookie's value, or a new one (then True:
+    the response must set the cookie). Nothing is stored."""
+    current = request.cookies.get(SIGN_IN_COOKIE, "")
+    if _SESSION_ID.match(current):
+        return current, False
+    return new_csrf_token(), True
+
+
+def sign_in_csrf_matches(request: Request, submitted: str | None) -> bool:
+    """The posted sign-in form's token equals its cookie, and the post came from here."""
+    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not submitted or not _SESSION_ID.match(cookie) or not _same_origin(request):
+        return False
+    return hmac.compare_digest(cookie.encode(), submitted.encode("utf-8", "replace"))
+
+
+def _same_origin(request: Request) -> bool:
+    """The browser's word that the post came from a page of ours. ``Sec-Fetch-Site`` first:
+    the browser sets it, and a proxy that rewrites ``Host`` does not change it; ``Origin``
+    against ``Host`` for browsers without it. ``Origin: null`` is what a browser sends
+    under our ``Referrer-Policy: no-referrer``; that, or no header at all, leaves it to
+    the cookie's SameSite=Strict, which no other site's post carries."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin", "null")
+    return origin == "null" or urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def set_sign_in_cookie(response: Response, request: Request, ctx: Context, token: str) -> None:
+    response.set_cookie(SIGN_IN_COOKIE, token, path=SIGN_IN_PATH, httponly=True,
+                        samesite="strict", secure=_secure(request, ctx))
+
+
+def clear_sign_in_cookie(response: Response, request: Request, ctx: Context) -> None:
+    response.delete_cookie(SIGN_IN_COOKIE, path=SIGN_IN_PATH, httponly=True,
+                           samesite="strict", secure=_secure(request, ctx))
 
 
 def start(ctx: Context, user: User, method: str, request_id: str,
@@ -151,20 +190,21 @@ def _purge(ctx: Context, conn: Connection) -> None:
         created_before=iso_utc(moment - dt.timedelta(hours=settings.web_session_max_hours)))
 
 
-def set_cookie(response: Response, request: Request, ctx: Context, web: WebSession) -> None:
+def _secure(request: Request, ctx: Context) -> bool:
     secure = ctx.settings.web_cookie_secure
-    if secure is None:
-        secure = request.url.scheme == "https"
+    return request.url.scheme == "https" if secure is None else secure
+
+
+def set_cookie(response: Response, request: Request, ctx: Context, web: WebSession) -> None:
     response.set_cookie(COOKIE, web.session_id, path="/", httponly=True, samesite="strict",
-                        secure=secure)
+                        secure=_secure(request, ctx))
 
 
 def clear_cookie(response: Response, request: Request, ctx: Context) -> None:
-    secure = ctx.settings.web_cookie_secure
-    if secure is None:
-        secure = request.url.scheme == "https"
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=_secure(request, ctx))
 
 
-__all__ = ["COOKIE", "Expired", "WebSession", "clear_cookie", "csrf_matches", "end", "load",
-           "set_cookie", "start", "start_pre_session"]
+__all__ = ["COOKIE", "Expired", "SIGN_IN_COOKIE", "WebSession", "clear_cookie",
+           "clear_sign_in_cookie", "csrf_matches", "end", "load", "set_cookie",
+           "set_sign_in_cookie", "sign_in_csrf_matches", "sign_in_token", "start"]

@@ -79,7 +79,7 @@ def test_missing_or_unknown_token_is_401_and_audited(client: TestClient, ctx: Co
 
 def test_revoked_token_is_401(client: TestClient, ctx: Context, tokens: Tokens) -> None:
     assert query_ok(client, tokens)
-    token_id = next(t.id for t in admin.list_tokens(ctx) if t.name == "test coordinator")
+    token_id = next(t.id for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "test coordinator")
     admin.revoke_token(ctx, admin.CONSOLE, token_id, "test")
     r = client.post("/v1/queries/household", json=QUERY_BODY, headers=tokens.header("coordinator"))
     assert r.status_code == 401

@@ -94,7 +94,11 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
                        ("admin", ADMIN), ("coordinator", LOCKED)):
         cli(settings, "user", "create", "--role", role, "--name", name, stdin=PASSWORD + "\n")
     log = base / "server.log"
-    server = LiveServer(settings, log).start()
+    # One browser signs in from one address many times a minute here; the per-address
+    # sign-in limit has its own test (tests/web/test_auth_surface.py).
+    server = LiveServer(settings, log, extra_env={
+        "HITMACHINE_SIGN_IN_LIMIT_PER_ADDRESS": "1000/minute",
+        "HITMACHINE_SIGN_IN_LIMIT_TOTAL": "1000/minute"}).start()
     ctx = Context.from_settings(settings)
     try:
         with httpx.Client(base_url=server.url) as client:

@@ -11,7 +11,6 @@ from hitmachine.api.problems import request_id
 from hitmachine.api.schemas import KeyVersionOut, TokenCreatedOut, TokenCreateIn, TokenOut
 from hitmachine.domain.clock import iso_utc
 from hitmachine.domain.principal import Permission, Principal, Role
-from hitmachine.keystore import load_keyring
 from hitmachine.services import admin
 from hitmachine.store.tokens import TokenInfo
 
@@ -26,8 +25,8 @@ def _token_out(t: TokenInfo) -> TokenOut:
 
 
 @router.get("/tokens", response_model=list[TokenOut])
-def list_tokens(ctx: CtxDep, _: TokenAdmin) -> list[TokenOut]:
-    return [_token_out(t) for t in admin.list_tokens(ctx)]
+def list_tokens(request: Request, ctx: CtxDep, principal: TokenAdmin) -> list[TokenOut]:
+    return [_token_out(t) for t in admin.list_tokens(ctx, principal, request_id(request))]
 
 
 @router.post("/tokens", response_model=TokenCreatedOut, status_code=201)
@@ -46,8 +45,8 @@ def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Re
 
 
 @router.get("/keys", response_model=list[KeyVersionOut])
-def list_keys(ctx: CtxDep, _: KeyAdmin) -> list[KeyVersionOut]:
-    keyring = load_keyring(ctx.settings.keyring_path)
+def list_keys(request: Request, ctx: CtxDep, principal: KeyAdmin) -> list[KeyVersionOut]:
+    keyring = admin.list_keys(ctx, principal, request_id(request))
     primary = keyring.primary.version
     return [KeyVersionOut(version=v.version, created=iso_utc(v.created), active=v.active,
                           primary=v.version == primary) for v in keyring.versions]

@@ -144,9 +144,9 @@ def post_delta(body: DeltaIn, request: Request, ctx: CtxDep,
 
 
 @router.get("/status", response_model=AgencySetOut)
-def status(ctx: CtxDep, principal: StatusReader) -> AgencySetOut:
+def status(request: Request, ctx: CtxDep, principal: StatusReader) -> AgencySetOut:
     """The adapter's own agency's current set: size, key version, last update."""
-    result = publish.status(ctx, principal)
+    result = publish.status(ctx, principal, request_id(request))
     if result is None:
         raise NotFound("this agency has not published yet")
     return _set_out(result)

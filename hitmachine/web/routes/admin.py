@@ -37,7 +37,8 @@ def unlock(request: Request, web: Administrator) -> Response:
 def _page(request: Request, web: Administrator, *, notice: str | None = None,
           status: int = 200) -> Response:
     now = iso_utc(utc_now())
-    accounts = [{"user": u, "locked": u.locked(now)} for u in user_service.list_users(web.ctx)]
+    accounts = [{"user": u, "locked": u.locked(now)} for u in user_service.list_users(
+        web.ctx, web.principal, web.request_id)]
     return render(request, "gebruikers.html", web.page(
         title="Gebruikers", accounts=accounts, notice=notice), status=status)
 

@@ -1,12 +1,31 @@
-"""Signing in and out."""
+"""Signing in and out.
+
+The sign-in post is refused before any password is hashed when its address, or everyone
+together, has tried too often (429, ``ratelimit.check_sign_in``). After that an unknown
+name, a disabled or locked account and a wrong password all get the same 401 page, after
+the same work (one Argon2 verification, off the event loop): the page cannot tell anyone
+whether an account exists or is locked. Whoever is locked out learns it from the text
+that every failure shows, and from the administrator.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from hitmachine.api.auth import client_address
+from hitmachine.domain.clock import iso_utc, utc_now
+from hitmachine.domain.errors import LimitExceeded
 from hitmachine.domain.principal import ANONYMOUS
-from hitmachine.services.users import Authenticator, LocalPasswordAuthenticator
+from hitmachine.services import ratelimit
+from hitmachine.services.users import (
+    Authenticator,
+    LocalPasswordAuthenticator,
+    authenticate_async,
+)
 from hitmachine.web import sessions
 from hitmachine.web.deps import (
     AnyUser,
@@ -45,51 +64,71 @@ def sign_in_page(request: Request, current: SessionDep) -> Response:
     if isinstance(loaded, WebSession) and loaded.user is not None:
         return RedirectResponse(home_path(loaded.user.principal()), status_code=303)
     reason = request.query_params.get("reden", "")
-    fresh = not isinstance(loaded, WebSession)
-    web = loaded if isinstance(loaded, WebSession) else sessions.start_pre_session(ctx)
-    response = _form(request, web, notice=SIGNOUT_REASONS.get(reason),
+    token, fresh = sessions.sign_in_token(request)  # nothing stored until someone signs in
+    response = _form(request, token, notice=SIGNOUT_REASONS.get(reason),
                      next_path=safe_next(request.query_params.get("volgende")))
     if fresh:
-        sessions.set_cookie(response, request, ctx, web)
+        sessions.set_sign_in_cookie(response, request, ctx, token)
     return response
 
 
 @router.post("/aanmelden")
-def sign_in(request: Request, current: SessionDep) -> Response:
+async def sign_in(request: Request, current: SessionDep) -> Response:
     ctx = get_ctx(request)
     rid = request_id(request)
     loaded, form = current
-    if not isinstance(loaded, WebSession) or not sessions.csrf_matches(
-            loaded, form.get("csrf_token")):
-        audit_denied(ctx, ANONYMOUS, request, "csrf")
+    token = form.get("csrf_token")
+    if not (sessions.sign_in_csrf_matches(request, token) or (
+            isinstance(loaded, WebSession) and sessions.csrf_matches(loaded, token))):
+        await run_in_threadpool(audit_denied, ctx, ANONYMOUS, request, "csrf")
         raise CsrfRefused()
     name, password = form.text("naam"), form.get("wachtwoord", "")
     next_path = safe_next(form.get("volgende"))
+    csrf_token = str(token)
+    try:
+        await run_in_threadpool(ratelimit.check_sign_in, ctx, client_address(request), rid)
+    except LimitExceeded as exc:
+        return _too_many(request, csrf_token, name, next_path, exc.retry_after)
     errors = Errors()
     if not name:
         errors.add("naam", "Vul uw gebruikersnaam in.")
     if not password:
         errors.add("wachtwoord", "Vul uw wachtwoord in.")
     if errors:
-        return _form(request, loaded, name=name, errors=errors, next_path=next_path, status=422)
-    result = AUTHENTICATOR.authenticate(ctx, {"name": name, "password": password}, rid)
-    if result.failure == "locked":
-        until = local_time(result.locked_until, ctx.settings.timezone, seconds=False)
-        errors.add("naam", f"Dit account is geblokkeerd na te veel mislukte pogingen om aan te "
-                           f"melden, tot {until}. Neem contact op met de beheerder als u "
-                           f"eerder weer aan de slag moet.")
-        return _form(request, loaded, name=name, errors=errors, next_path=next_path,
-                     status=403, locked=True, refused=True)
+        return _form(request, csrf_token, name=name, errors=errors, next_path=next_path,
+                     status=422)
+    result = await authenticate_async(AUTHENTICATOR, ctx, {"name": name, "password": password},
+                                      rid)
     if not result.ok or result.user is None:
-        errors.add("naam", "De gebruikersnaam of het wachtwoord klopt niet. Na "
+        # One answer for every failure (unknown, disabled, locked, wrong): see the docstring.
+        errors.add("naam", "De gebruikersnaam of het wachtwoord klopt niet, of het account is "
+                           "tijdelijk geblokkeerd. Na "
                            f"{ctx.settings.web_lockout_attempts} mislukte pogingen op rij "
-                           "wordt het account tijdelijk geblokkeerd.")
-        return _form(request, loaded, name=name, errors=errors, next_path=next_path, status=401,
-                     refused=True)
-    web = sessions.start(ctx, result.user, AUTHENTICATOR.method, rid, replaces=loaded)
+                           "wordt een account geblokkeerd; neem contact op met de beheerder "
+                           "als u er niet meer in komt.")
+        return _form(request, csrf_token, name=name, errors=errors, next_path=next_path,
+                     status=401, refused=True)
+    replaces = loaded if isinstance(loaded, WebSession) else None
+    web = await run_in_threadpool(sessions.start, ctx, result.user, AUTHENTICATOR.method, rid,
+                                  replaces)
     target = safe_next(next_path, result.user.principal()) or home_path(result.user.principal())
     response = RedirectResponse(target, status_code=303)
     sessions.set_cookie(response, request, ctx, web)
+    sessions.clear_sign_in_cookie(response, request, ctx)
+    return response
+
+
+def _too_many(request: Request, csrf_token: str, name: str, next_path: str | None,
+              retry_after: int | None) -> Response:
+    seconds = retry_after or 60
+    until = local_time(iso_utc(utc_now() + dt.timedelta(seconds=seconds)),
+                       get_ctx(request).settings.timezone, seconds=False)
+    errors = Errors()
+    errors.add("naam", "Er is de laatste tijd te vaak geprobeerd aan te melden. Probeer het "
+                       f"na {until} opnieuw. Uw wachtwoord is niet gecontroleerd.")
+    response = _form(request, csrf_token, name=name, errors=errors, next_path=next_path,
+                     status=429)
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
@@ -102,16 +141,16 @@ def sign_out(request: Request, web: AnyUser) -> Response:
     return response
 
 
-def _form(request: Request, web: WebSession, *, name: str = "", errors: Errors | None = None,
-          notice: str | None = None, next_path: str | None = None, status: int = 200,
-          locked: bool = False, refused: bool = False) -> Response:
+def _form(request: Request, csrf_token: str, *, name: str = "", errors: Errors | None = None,
+          notice: str | None = None, next_path: str | None = None,
+          status: int = 200, refused: bool = False) -> Response:
     # ``refused``: the name and password together were refused. That error is the
     # summary's alone: neither field is known to be the wrong one.
     ctx = get_ctx(request)
     return render(request, "aanmelden.html", {
-        "title": "Aanmelden", "user": None, "nav": [], "csrf_token": web.csrf_token,
+        "title": "Aanmelden", "user": None, "nav": [], "csrf_token": csrf_token,
         "errors": errors or Errors(), "name": name, "notice": notice, "next_path": next_path,
-        "locked": locked, "refused": refused,
+        "refused": refused,
         "idle_minutes": ctx.settings.web_idle_timeout_minutes,
     }, status=status)
 
