@@ -28,7 +28,8 @@ class HouseholdQueryIn(Strict):
     case_reference: str = Field(min_length=1, max_length=200)
     members: list[MemberIn] = Field(min_length=1, max_length=1000)
     reference_date: dt.date | None = Field(
-        default=None, description="only for purposes that replay a test (`replay`)")
+        default=None, description="only for purposes that replay a test (`replay`), "
+                                  "which only a researcher token may ask")
 
 
 class AgencyHitOut(BaseModel):
@@ -41,6 +42,10 @@ class AgencyHitOut(BaseModel):
 class MemberOut(BaseModel):
     known: bool
     agencies: list[AgencyHitOut]
+    unchecked_without_birth_date: list[str] = Field(
+        description="agencies with an age rule that could not be checked because the "
+                    "member was asked without a date of birth: every such agency, whether "
+                    "or not it knows the member (empty when a date of birth was given)")
 
 
 class HouseholdSummaryOut(BaseModel):
@@ -85,6 +90,11 @@ class SyncOut(BaseModel):
 class EntryIn(Strict):
     bsn: str | None = Field(default=None, pattern=HEX32, description="hex BSN pseudonym")
     name: str | None = Field(default=None, pattern=HEX32, description="hex name-key pseudonym")
+    bsn_birthdate: str | None = Field(
+        default=None, pattern=HEX32,
+        description="hex pseudonym of the BSN with the agency's birth date for it (needs "
+                    "`bsn`): an age-bounded agency's BSN hit is disclosed only when it "
+                    "equals the query's")
 
 
 class BatchIn(Strict):
@@ -125,7 +135,8 @@ class DeltaOut(BaseModel):
 
 class TokenCreateIn(Strict):
     name: str = Field(min_length=1, max_length=128)
-    role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin"]
+    role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin",
+                  "researcher"]
     agency: str | None = Field(default=None, max_length=32)
     expires_at: dt.datetime | None = None
 

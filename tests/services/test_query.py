@@ -80,7 +80,7 @@ def test_disclosure_at_age_boundaries(client: TestClient, ctx: Context, tokens: 
               "date_of_birth": birth.isoformat()}
     for agency in ("leerplicht", "schuldhulp", "regieteams"):
         publish(client, tokens[f"adapter:{agency}"], agency, [person], ctx)
-    r = query(client, tokens["coordinator"], [person], purpose="replay",
+    r = query(client, tokens["researcher"], [person], purpose="replay",
               reference_date=_birthday_plus(birth, years, days))
     codes = {code for code, _ in _agencies(r)}
     assert ("leerplicht" in codes) is leerplicht
