@@ -290,7 +290,8 @@ class RemoteTarget:
     def check(self, inputs: ReplayInput, purpose: str) -> None:
         purposes = {p["code"] for p in self._get("/v1/purposes")}
         if purpose not in purposes:
-            raise InvalidInput("purpose", f"is not a purpose configured on {self.url}")
+            raise InvalidInput("purpose", f"is not a purpose this token may ask on {self.url} "
+                                          "(a replay needs a researcher token)")
         if not self.publish:
             return
         if self.keyring is None:
