@@ -14,8 +14,14 @@ from hypothesis import strategies as st
 
 from hitmachine.domain.identity import normalise_identity
 from hitmachine.domain.keyring import Keyring, KeyVersion
-from hitmachine.domain.matching import (Entry, Match, match_basis, match_entry, match_subject,
-                                       match_verified)
+from hitmachine.domain.matching import (
+    Entry,
+    Match,
+    match_basis,
+    match_entry,
+    match_subject,
+    match_verified,
+)
 from hitmachine.domain.pseudonym import HmacPseudonymiser, PseudonymSet
 
 pseudonyms = st.binary(min_size=32, max_size=32)
