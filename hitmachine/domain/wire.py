@@ -89,7 +89,7 @@ def decode_entries(body: bytes, *, field: str = "body", max_entries: int | None 
         if flags not in allowed:
             raise InvalidInput(f"{field}.{start // record_bytes}", "has invalid flags (" + ", ".join(
                 map(str, allowed)) + ": which pseudonyms are present)")
-        parts = []
+        parts: list[bytes | None] = []
         for bit, offset in ((FLAG_BSN, 1), (FLAG_NAME, 33), (FLAG_BSN_BIRTH, 65)):
             if offset >= record_bytes:
                 parts.append(None)

@@ -30,7 +30,7 @@ Triple = tuple[bytes | None, bytes | None, bytes | None]
 
 
 def full_entry(entry: EntryPair) -> Triple:
-    return entry if len(entry) == 3 else (entry[0], entry[1], None)  # type: ignore[return-value]
+    return entry if len(entry) == 3 else (entry[0], entry[1], None)
 
 
 @dataclass(frozen=True, slots=True)

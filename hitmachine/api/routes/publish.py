@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
@@ -86,7 +87,7 @@ def _batch_body_schema() -> dict[str, object]:
                            "age-bounded agency's BSN hits from them are not disclosed."}}}}}
 
 
-def _batch_pairs(media: str, raw: bytes, max_entries: int) -> list[EntryPair]:
+def _batch_pairs(media: str, raw: bytes, max_entries: int) -> Sequence[EntryPair]:
     if media == wire.MEDIA_TYPE:
         return wire.decode_entries(raw, field="body", max_entries=max_entries)
     if media == wire.V1_MEDIA_TYPE:
