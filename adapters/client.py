@@ -22,7 +22,7 @@ from hitmachine.domain import wire
 
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_DELAY = 30.0
-Entry = tuple[bytes | None, bytes | None]
+Entry = tuple[bytes | None, bytes | None, bytes | None]  # BSN, name key, (BSN, birth date)
 
 
 class PublishClient:
@@ -166,8 +166,11 @@ class PublishClient:
 
 
 def _wire(entry: Entry) -> dict[str, str | None]:
-    bsn, name = entry
-    return {"bsn": bsn.hex() if bsn else None, "name": name.hex() if name else None}
+    bsn, name, *rest = entry
+    out = {"bsn": bsn.hex() if bsn else None, "name": name.hex() if name else None}
+    if rest and rest[0] is not None:  # only when present: a server before it refuses the key
+        out["bsn_birthdate"] = rest[0].hex()
+    return out
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

@@ -8,7 +8,7 @@ turns a whole chunk of identities into pseudonyms in one call. With more than on
 (the keyed hash and the normalisation are pure CPU); the main process reads the source and
 writes, in source order:
 
-- the spool: one 65-byte record per entry (``hitmachine.domain.wire``), exactly the bytes
+- the spool: one 97-byte record per entry (``hitmachine.domain.wire``), exactly the bytes
   of the batches that will be sent, with its SHA-256;
 - the rejects file: ``row,line,fields,reason`` per unusable row, never the row's content
   (and ``reference``, the row's client or case number, when the mapping names one).
@@ -130,7 +130,7 @@ def process_chunk(rows: list[Row]) -> ChunkOut:
             rejects.append(_reject(number, line, exc, reader.reference(values)))
     sets = _WORKER["pseudonymiser"].pseudonymise(identities, _WORKER["version"])
     encode = wire.encode_entry
-    records = b"".join([encode(s.bsn, s.name) for s in sets])
+    records = b"".join([encode(s.bsn, s.name, s.bsn_birth) for s in sets])
     return records, rejects, len(rows), filtered
 
 

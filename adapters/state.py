@@ -3,7 +3,7 @@
 One directory per agency (``--state-dir``; mode 0700), holding pseudonyms and counts only:
 
 - ``lock``            held (lockf) while a run is going: two runs never interleave;
-- ``spool.bin``       this run's entries as 65-byte records (deleted after a commit);
+- ``spool.bin``       this run's entries as 97-byte records (deleted after a commit);
 - ``run.json``        the open sync: its id, the spool's fingerprint and how many batches
                       the server confirmed, so a rerun after a crash continues there;
 - ``published.sqlite`` delta mode: the entries the server confirmed last time, and what the

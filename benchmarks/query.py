@@ -99,7 +99,8 @@ def fill_index(settings: Settings, n: int, rng: random.Random) -> tuple[list[dic
         ident = normalise_identity(**{**p, "bsn": None} if name_only else p)
         ps = pseudonymiser.pseudonymise([ident], 1)[0]
         chunk.append({"agency": AGENCIES[i % 5], "generation": 0, "key_version": 1,
-                      "bsn_pseudonym": ps.bsn, "name_pseudonym": ps.name})
+                      "bsn_pseudonym": ps.bsn, "name_pseudonym": ps.name,
+                      "bsn_birth_pseudonym": ps.bsn_birth})
         if i % 997 == 0:
             published.append({**p, "bsn": ""} if name_only else p)
         if len(chunk) == 50_000:
@@ -122,11 +123,12 @@ def _insert(engine: object, rows: list[dict[str, object]]) -> None:
         if conn.dialect.name == "postgresql":
             raw = conn.connection.dbapi_connection
             with raw.cursor() as cur, cur.copy(
-                    "COPY entries (agency, generation, key_version, bsn_pseudonym, name_pseudonym)"
-                    " FROM STDIN") as copy:
+                    "COPY entries (agency, generation, key_version, bsn_pseudonym, name_pseudonym,"
+                    " bsn_birth_pseudonym) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row((r["agency"], r["generation"], r["key_version"],
-                                    r["bsn_pseudonym"], r["name_pseudonym"]))
+                                    r["bsn_pseudonym"], r["name_pseudonym"],
+                                    r["bsn_birth_pseudonym"]))
         else:
             conn.execute(insert(entries), rows)
 
@@ -136,16 +138,18 @@ def households(published: list[dict[str, str]], unknown: list[dict[str, str]],
     bodies = []
     for h in range(count):
         members = []
+        # Four different people: a query naming one person twice is refused.
+        chosen, strangers = iter(rng.sample(published, 4)), iter(rng.sample(unknown, 4))
         for _ in range(4):
             roll = rng.random()
             if roll < 0.5:
-                p = rng.choice(published)
+                p = next(chosen)
                 m = {k: v for k, v in p.items() if v}
             elif roll < 0.6:
-                p = rng.choice(published)
+                p = next(chosen)
                 m = {k: v for k, v in p.items() if v and k != "bsn"}
             else:
-                m = {"bsn": rng.choice(unknown)["bsn"]}
+                m = {"bsn": next(strangers)["bsn"]}
             members.append(m)
         bodies.append(json.dumps({"purpose": "casusoverleg", "case_reference": f"BENCH-{h}",
                                   "members": members}).encode())

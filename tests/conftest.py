@@ -114,7 +114,7 @@ class Tokens(dict[str, str]):
 @pytest.fixture
 def tokens(ctx: Context) -> Tokens:
     out = Tokens()
-    for role in (Role.COORDINATOR, Role.PRIVACY_OFFICER, Role.ADMIN):
+    for role in (Role.COORDINATOR, Role.PRIVACY_OFFICER, Role.ADMIN, Role.RESEARCHER):
         out[role.value] = admin.create_token(ctx, admin.CONSOLE, name=f"test {role.value}",
                                              role=role, agency=None, expires_at=None,
                                              request_id="test")[1]

@@ -28,7 +28,8 @@ def entry_for(ctx: Context, version: int | None = None, **person: Any) -> dict[s
     pseudonymiser = ctx.pseudonymiser
     ps = pseudonymiser.pseudonymise([normalise_identity(**person)],
                                     version or pseudonymiser.primary_version)[0]
-    return {"bsn": ps.bsn.hex() if ps.bsn else None, "name": ps.name.hex() if ps.name else None}
+    return {"bsn": ps.bsn.hex() if ps.bsn else None, "name": ps.name.hex() if ps.name else None,
+            "bsn_birthdate": ps.bsn_birth.hex() if ps.bsn_birth else None}
 
 
 def publish(client: TestClient, token: str, agency: str, people: list[dict[str, Any]],

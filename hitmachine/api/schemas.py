@@ -67,7 +67,8 @@ class HouseholdQueryIn(Strict):
         description="the case number: no identifier (one holding a valid BSN is refused)")
     members: list[MemberIn] = Field(min_length=1, max_length=1000)
     reference_date: dt.date | None = Field(
-        default=None, description="only for purposes that replay a test (`replay`)")
+        default=None, description="only for purposes that replay a test (`replay`), "
+                                  "which only a researcher token may ask")
 
 
 class AgencyHitOut(BaseModel):
@@ -80,6 +81,10 @@ class AgencyHitOut(BaseModel):
 class MemberOut(BaseModel):
     known: bool
     agencies: list[AgencyHitOut]
+    unchecked_without_birth_date: list[str] = Field(
+        description="agencies with an age rule that could not be checked because the "
+                    "member was asked without a date of birth: every such agency, whether "
+                    "or not it knows the member (empty when a date of birth was given)")
 
 
 class HouseholdSummaryOut(BaseModel):
@@ -125,6 +130,11 @@ class SyncOut(BaseModel):
 class EntryIn(Strict):
     bsn: str | None = Field(default=None, pattern=HEX32, description="hex BSN pseudonym")
     name: str | None = Field(default=None, pattern=HEX32, description="hex name-key pseudonym")
+    bsn_birthdate: str | None = Field(
+        default=None, pattern=HEX32,
+        description="hex pseudonym of the BSN with the agency's birth date for it (needs "
+                    "`bsn`): an age-bounded agency's BSN hit is disclosed only when it "
+                    "equals the query's")
 
 
 class BatchIn(Strict):
@@ -167,7 +177,8 @@ class TokenCreateIn(Strict):
     name: Name = Field(min_length=1, max_length=128,
                        description="unique among live tokens and web accounts, ignoring case; "
                                    "not `console` or `anonymous`")
-    role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin"]
+    role: Literal["adapter", "coordinator", "partner", "privacy-officer", "admin",
+                  "researcher"]
     agency: str | None = Field(default=None, max_length=32)
     expires_at: AwareDatetime | None = Field(
         default=None, description="in the future, at most the configured token lifetime "

@@ -35,6 +35,9 @@ class IdentifierKind(str, Enum):
 
     BSN = "bsn"
     NAME_BIRTHDATE = "name_birthdate"
+    # A BSN with the birth date the agency (or the asker) holds for it: lets the service
+    # check an asked birth date against the agency's own, for the age rules.
+    BSN_BIRTHDATE = "bsn_birthdate"
 
 
 def normalise_bsn(raw: str, *, field: str = "bsn") -> str:
@@ -181,6 +184,12 @@ class Identity:
         if self.name_key is not None:
             out.append((IdentifierKind.NAME_BIRTHDATE, self.name_key.canonical()))
         return out
+
+    def bsn_birthdate(self) -> str | None:
+        """The canonical value of the (BSN, birth date) pseudonym, when both are known."""
+        if self.bsn is None or self.date_of_birth is None:
+            return None
+        return f"{self.bsn}|{self.date_of_birth.isoformat()}"
 
 
 def _present(value: str | dt.date | None) -> bool:

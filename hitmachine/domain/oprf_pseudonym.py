@@ -59,9 +59,9 @@ class OprfPseudonymiser:
         # One flat list of inputs for the whole chunk: BSNs and name keys alike, with
         # where each output goes back (-1: absent).
         inputs: list[bytes] = []
-        slots: list[tuple[int, int]] = []
+        slots: list[tuple[int, int, int]] = []
         for ident in identities:
-            b = n = -1
+            b = n = d = -1
             if ident.bsn is not None:
                 b = len(inputs)
                 inputs.append(encode_message(IdentifierKind.BSN, ident.bsn, version))
@@ -69,10 +69,15 @@ class OprfPseudonymiser:
                 n = len(inputs)
                 inputs.append(encode_message(IdentifierKind.NAME_BIRTHDATE,
                                              ident.name_key.canonical(), version))
-            slots.append((b, n))
+            both = ident.bsn_birthdate()
+            if both is not None:
+                d = len(inputs)
+                inputs.append(encode_message(IdentifierKind.BSN_BIRTHDATE, both, version))
+            slots.append((b, n, d))
         outputs = self.evaluate_inputs(inputs, version)
         return [PseudonymSet(version, outputs[b] if b >= 0 else None,
-                             outputs[n] if n >= 0 else None) for b, n in slots]
+                             outputs[n] if n >= 0 else None,
+                             outputs[d] if d >= 0 else None) for b, n, d in slots]
 
     def evaluate_inputs(self, inputs: Sequence[bytes], version: int) -> list[bytes]:
         """The 32-byte pseudonyms of already encoded messages (blind, evaluate, finalise)."""

@@ -12,6 +12,9 @@ class Role(str, Enum):
     PARTNER = "partner"
     PRIVACY_OFFICER = "privacy-officer"
     ADMIN = "admin"
+    # Research replays of the manual test (purposes with ``allows_reference_date``): no live
+    # purpose, no audit log. Coordinators and partners get no research purpose.
+    RESEARCHER = "researcher"
 
 
 class Permission(str, Enum):
@@ -33,6 +36,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRIVACY_OFFICER: frozenset({Permission.READ_AUDIT, Permission.READ_CATALOGUE,
                                      Permission.VERIFY_AUDIT}),
     Role.ADMIN: frozenset({Permission.ADMIN, Permission.READ_CATALOGUE}),
+    Role.RESEARCHER: frozenset({Permission.QUERY, Permission.READ_CATALOGUE}),
 }
 
 # Roles whose token must name the agency it acts for.
@@ -74,6 +78,11 @@ class Principal:
 
     def may(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
+
+    def may_research(self) -> bool:
+        """Research purposes (replays, a reference date) are the researcher's, and only
+        theirs: a researcher asks nothing live."""
+        return self.role is Role.RESEARCHER
 
 
 ANONYMOUS = Principal(actor="anonymous", role=Role.COORDINATOR, agency=None)

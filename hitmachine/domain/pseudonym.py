@@ -32,11 +32,13 @@ DOMAIN = b"hitmachine/pseudonym/1\x00"
 
 @dataclass(frozen=True, slots=True)
 class PseudonymSet:
-    """One person's pseudonyms under one key version (either may be absent)."""
+    """One person's pseudonyms under one key version (any may be absent). ``bsn_birth`` is
+    the pseudonym of (BSN, birth date): present when both are known."""
 
     key_version: int
     bsn: bytes | None
     name: bytes | None
+    bsn_birth: bytes | None = None
 
     def pairs(self) -> list[tuple[IdentifierKind, bytes]]:
         out = []
@@ -121,10 +123,11 @@ class HmacPseudonymiser:
     def pseudonymise(self, identities: Sequence[Identity], version: int) -> list[PseudonymSet]:
         bsn_state = self._prefixed(IdentifierKind.BSN, version)
         name_state = self._prefixed(IdentifierKind.NAME_BIRTHDATE, version)
+        birth_state = self._prefixed(IdentifierKind.BSN_BIRTHDATE, version)
         length = struct.Struct(">I").pack
         out = []
         for ident in identities:
-            bsn = name = None
+            bsn = name = bsn_birth = None
             if ident.bsn is not None:
                 value = ident.bsn.encode("utf-8")
                 h = bsn_state.copy()
@@ -135,7 +138,13 @@ class HmacPseudonymiser:
                 h = name_state.copy()
                 h.update(length(len(value)) + value)
                 name = h.digest()
-            out.append(PseudonymSet(version, bsn, name))
+            both = ident.bsn_birthdate()
+            if both is not None:
+                value = both.encode("utf-8")
+                h = birth_state.copy()
+                h.update(length(len(value)) + value)
+                bsn_birth = h.digest()
+            out.append(PseudonymSet(version, bsn, name, bsn_birth))
         return out
 
 

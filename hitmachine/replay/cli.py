@@ -125,7 +125,7 @@ def replay_command(
         help="a running Hitmachine; without it a fresh temporary instance is used")] = None,
     token: Annotated[str | None, typer.Option(
         envvar="HITMACHINE_TOKEN", show_envvar=True,
-        help="coordinator or partner token for the queries (with --server)")] = None,
+        help="researcher token for the queries (with --server)")] = None,
     publish: Annotated[bool, typer.Option(
         help="publish the extracts (with --server: replaces those agencies' sets there)")] = True,
     adapter_token: Annotated[list[str] | None, typer.Option(

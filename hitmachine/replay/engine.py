@@ -72,8 +72,8 @@ class ReplayOptions:
         """Option combinations that cannot work, refused before anything else happens."""
         remote = self.server is not None
         if remote and not self.token:
-            raise InvalidInput("token", "is required with --server (a coordinator or partner "
-                                        "token; or set HITMACHINE_TOKEN)")
+            raise InvalidInput("token", "is required with --server (a researcher token; "
+                                        "or set HITMACHINE_TOKEN)")
         if not remote:
             for name, given in (("token", bool(self.token)),
                                 ("adapter-token", bool(self.adapter_tokens)),
@@ -238,7 +238,7 @@ class EmbeddedTarget:
                     ctx, admin.CONSOLE, name=f"replay {run_id} adapter {code}",
                     role=Role.ADAPTER, agency=code, expires_at=None, request_id=request_id)[1]
             self.query_token = admin.create_token(
-                ctx, admin.CONSOLE, name=f"replay {run_id} coordinator", role=Role.COORDINATOR,
+                ctx, admin.CONSOLE, name=f"replay {run_id} researcher", role=Role.RESEARCHER,
                 agency=None, expires_at=None, request_id=request_id)[1]
         finally:
             ctx.close()
@@ -300,7 +300,8 @@ class RemoteTarget:
     def check(self, inputs: ReplayInput, purpose: str) -> None:
         purposes = {p["code"] for p in self._get("/v1/purposes")}
         if purpose not in purposes:
-            raise InvalidInput("purpose", f"is not a purpose configured on {self.url}")
+            raise InvalidInput("purpose", f"is not a purpose this token may ask on {self.url} "
+                                          "(a replay needs a researcher token)")
         if not self.publish:
             return
         if self.keyring is None:

@@ -19,14 +19,19 @@ from hitmachine.store.index import AgencySet, EntryPair, SyncInfo
 PSEUDONYM_BYTES = 32
 
 
-def parse_entries(raw: Sequence[tuple[str | None, str | None]], field: str) -> list[EntryPair]:
-    """Hex pseudonym pairs from the wire to bytes; every entry needs at least one."""
+def parse_entries(raw: Sequence[tuple[str | None, str | None, str | None]], field: str
+                  ) -> list[EntryPair]:
+    """Hex pseudonyms (BSN, name key, BSN with birth date) from the wire to bytes; every
+    entry needs a BSN or a name pseudonym, and a birth-date pseudonym needs the BSN's."""
     out: list[EntryPair] = []
-    for i, (bsn, name) in enumerate(raw):
-        pair = (_pseudonym(bsn, f"{field}.{i}.bsn"), _pseudonym(name, f"{field}.{i}.name"))
-        if pair == (None, None):
+    for i, (bsn, name, bsn_birth) in enumerate(raw):
+        entry = (_pseudonym(bsn, f"{field}.{i}.bsn"), _pseudonym(name, f"{field}.{i}.name"),
+                 _pseudonym(bsn_birth, f"{field}.{i}.bsn_birthdate"))
+        if entry[:2] == (None, None):
             raise InvalidInput(f"{field}.{i}", "needs a bsn or a name pseudonym")
-        out.append(pair)
+        if entry[2] is not None and entry[0] is None:
+            raise InvalidInput(f"{field}.{i}.bsn_birthdate", "needs the bsn pseudonym too")
+        out.append(entry)
     return out
 
 
@@ -43,12 +48,14 @@ def _pseudonym(value: str | None, field: str) -> bytes | None:
 
 
 def batch_digest(pairs: Sequence[EntryPair]) -> bytes:
-    """SHA-256 over each entry as ``0x01 bsn | 0x00`` then ``0x01 name | 0x00``: the same for
-    a batch sent as JSON or as binary records, so either retry is recognised. (One update of
-    the joined bytes: the same digest as an update per part, several times faster.)"""
+    """SHA-256 over each entry as ``0x01 bsn | 0x00`` then ``0x01 name | 0x00``, then
+    ``0x02 bsn_birth`` when present: the same for a batch sent as JSON or as binary
+    records, so either retry is recognised. (One update of the joined bytes: the same
+    digest as an update per part, several times faster.)"""
     return hashlib.sha256(b"".join(
         (b"\x01" + bsn if bsn else b"\x00") + (b"\x01" + name if name else b"\x00")
-        for bsn, name in pairs)).digest()
+        + (b"\x02" + bsn_birth if bsn_birth else b"")
+        for bsn, name, bsn_birth in map(index.full_entry, pairs))).digest()
 
 
 def _check_agency(ctx: Context, principal: Principal, agency: str, field: str = "agency") -> None:

@@ -11,10 +11,10 @@ from typing import Any
 from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
 from hitmachine.domain.clock import local_today
-from hitmachine.domain.errors import FieldError, InvalidInput
+from hitmachine.domain.errors import FieldError, Forbidden, InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
-from hitmachine.domain.matching import Basis, Entry, match_subject
-from hitmachine.domain.policy import apply_policy
+from hitmachine.domain.matching import Basis, Entry, match_verified
+from hitmachine.domain.policy import apply_policy, unchecked_agencies
 from hitmachine.domain.principal import Principal
 from hitmachine.domain.text import case_reference_problem
 from hitmachine.domain.pseudonym import PseudonymSet
@@ -53,6 +53,9 @@ class AgencyHit:
 class MemberAnswer:
     known: bool
     agencies: tuple[AgencyHit, ...]
+    # Age-bounded agencies whose rule could not be checked: the query gave no birth date.
+    # The same list whether or not one of them knows the member, so it reveals nothing.
+    unchecked: tuple[str, ...] = ()
 
 
 NOT_KNOWN = MemberAnswer(False, ())
@@ -76,6 +79,7 @@ class HouseholdAnswer:
 def household(ctx: Context, principal: Principal, query: HouseholdQuery,
               request_id: str) -> HouseholdAnswer:
     """Answer a household query; the audit record is durable before this returns."""
+    _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     answer, record = evaluate(ctx, principal, query, request_id)
     ctx.audit.append(record)
@@ -86,6 +90,7 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
 async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
                           request_id: str) -> HouseholdAnswer:
     """``household`` for the event loop: the look-up and the audit commit are awaited."""
+    _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     if getattr(ctx.pseudonymiser, "remote", False):
         # OPRF versions wait on the key service: not on the event loop.
@@ -145,13 +150,16 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
     """Match, apply the disclosure policy, and write the answer and its audit record."""
     answers = []
     for i, ident in enumerate(prepared.identities):
+        unchecked = unchecked_agencies(ctx.agencies, ident.date_of_birth)
         if not candidates:  # most members of most households: nothing to match
-            answers.append(NOT_KNOWN)
+            answers.append(MemberAnswer(False, (), unchecked) if unchecked else NOT_KNOWN)
             continue
         subject = {v: sets[i] for v, sets in prepared.per_version.items()}
-        hits = apply_policy(match_subject(subject, candidates), ctx.agencies,
-                            ident.date_of_birth, prepared.on)
-        answers.append(_member_answer(ctx.agencies, hits) if hits else NOT_KNOWN)
+        matches = match_verified(subject, candidates)
+        hits = apply_policy({code: m.basis for code, m in matches.items()}, ctx.agencies,
+                            ident.date_of_birth, prepared.on,
+                            verified={code for code, m in matches.items() if m.birth_verified})
+        answers.append(_member_answer(ctx.agencies, hits, unchecked))
     union = tuple(sorted({a.code for m in answers for a in m.agencies}))
     record = AuditRecord.by(
         principal, "query.household", request_id,
@@ -188,7 +196,47 @@ def normalise_members(members: Sequence[MemberInput]) -> list[Identity]:
         errors.append(FieldError("members", "needs at least one member"))
     if errors:
         raise InvalidInput.many(errors)
+    _refuse_repeats(identities)
     return identities
+
+
+def _refuse_repeats(identities: Sequence[Identity]) -> None:
+    """A person may appear once: twice, with two birth dates, the age rules would judge the
+    one the asker likes. Same BSN, or same name key unless two different BSNs say they are
+    two people (twins with one initial)."""
+    errors: list[FieldError] = []
+    by_bsn: dict[str, int] = {}
+    by_name: dict[str, tuple[int, str | None]] = {}
+    for i, ident in enumerate(identities):
+        if ident.bsn is not None:
+            first = by_bsn.setdefault(ident.bsn, i)
+            if first != i:
+                errors.append(FieldError(f"members.{i}.bsn",
+                                         f"names the same person as members.{first}"))
+                continue
+        if ident.name_key is not None:
+            first, first_bsn = by_name.setdefault(ident.name_key.canonical(), (i, ident.bsn))
+            if first != i and (first_bsn is None or ident.bsn is None):
+                errors.append(FieldError(f"members.{i}", f"names the same person as members."
+                                         f"{first} (same surname, initial and date of birth)"))
+    if errors:
+        raise InvalidInput.many(errors)
+
+
+def _check_research(ctx: Context, principal: Principal, query: HouseholdQuery) -> None:
+    """Research purposes (a replay, asked as on a reference date) are the researcher's
+    alone, and a researcher asks nothing live: a coordinator could otherwise pick the date
+    that makes an age rule disclose."""
+    purpose = ctx.purposes.get(query.purpose)
+    research = purpose is not None and purpose.allows_reference_date
+    if research and not principal.may_research():
+        raise Forbidden("research purposes are for a researcher token only",
+                        errors=[FieldError("purpose", "is a research purpose: only a "
+                                                      "researcher token may ask it")])
+    if principal.may_research() and not research:
+        raise Forbidden("a researcher token asks research purposes only",
+                        errors=[FieldError("purpose", "is not a research purpose")])
+    # A reference date needs a research purpose (``_purpose``), so it is a researcher's too.
 
 
 def _purpose(ctx: Context, code: str, has_reference_date: bool,
@@ -257,10 +305,13 @@ def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[En
         return index.lookup(conn, bsns, names)
 
 
-def _member_answer(agencies: dict[str, Agency], hits: dict[str, Basis]) -> MemberAnswer:
+def _member_answer(agencies: dict[str, Agency], hits: dict[str, Basis],
+                   unchecked: tuple[str, ...]) -> MemberAnswer:
+    if not hits and not unchecked:
+        return NOT_KNOWN
     shown = tuple(AgencyHit(code, agencies[code].name, agencies[code].contact, basis)
                   for code, basis in sorted(hits.items()))
-    return MemberAnswer(bool(shown), shown)
+    return MemberAnswer(bool(shown), shown, unchecked)
 
 
 def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]

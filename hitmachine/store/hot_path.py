@@ -40,7 +40,8 @@ def _lookup_sql(marker: str, n_bsn: int, n_name: int) -> str:
         conditions.append(f"e.bsn_pseudonym IN ({', '.join([marker] * n_bsn)})")
     if n_name:
         conditions.append(f"e.name_pseudonym IN ({', '.join([marker] * n_name)})")
-    return ("SELECT e.agency, e.key_version, e.bsn_pseudonym, e.name_pseudonym FROM entries e "
+    return ("SELECT e.agency, e.key_version, e.bsn_pseudonym, e.name_pseudonym, "
+            "e.bsn_birth_pseudonym FROM entries e "
             "JOIN agency_sets s ON s.agency = e.agency AND s.generation = e.generation "
             f"WHERE {' OR '.join(conditions)}")
 
@@ -95,7 +96,7 @@ class HotPath:
         except Exception:
             self._discard()
             raise
-        return [Entry(r[0], int(r[1]), _bytes(r[2]), _bytes(r[3])) for r in rows]
+        return [Entry(r[0], int(r[1]), _bytes(r[2]), _bytes(r[3]), _bytes(r[4])) for r in rows]
 
     async def _connect_async(self) -> Any:
         import psycopg

@@ -26,7 +26,15 @@ from hitmachine.domain.errors import Conflict, LimitExceeded, NotFound
 from hitmachine.domain.matching import Entry
 from hitmachine.store.schema import agency_sets, entries, sync_batches, syncs
 
-EntryPair = tuple[bytes | None, bytes | None]  # (bsn pseudonym, name pseudonym)
+# (BSN pseudonym, name-key pseudonym[, (BSN, birth date) pseudonym]): an entry without the
+# third (as version 1 adapters send) has no birth date for its BSN.
+EntryPair = (tuple[bytes | None, bytes | None, bytes | None]
+             | tuple[bytes | None, bytes | None])
+Triple = tuple[bytes | None, bytes | None, bytes | None]
+
+
+def full_entry(entry: EntryPair) -> Triple:
+    return entry if len(entry) == 3 else (entry[0], entry[1], None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,12 +235,13 @@ def apply_delta(conn: Connection, *, agency: str, key_version: int, add: Sequenc
     else:
         generation = current.generation
     removed = 0
-    for bsn, name in remove:
+    for bsn, name, bsn_birth in map(full_entry, remove):
         removed += conn.execute(delete(entries).where(
             entries.c.agency == agency, entries.c.generation == generation,
             entries.c.key_version == key_version,
             entries.c.bsn_pseudonym.is_not_distinct_from(bsn),
-            entries.c.name_pseudonym.is_not_distinct_from(name))).rowcount
+            entries.c.name_pseudonym.is_not_distinct_from(name),
+            entries.c.bsn_birth_pseudonym.is_not_distinct_from(bsn_birth))).rowcount
     _insert_entries(conn, agency, generation, key_version, add)
     conn.execute(update(agency_sets).where(agency_sets.c.agency == agency).values(
         entry_count=agency_sets.c.entry_count + len(add) - removed, key_version=key_version,
@@ -252,11 +261,11 @@ def lookup(conn: Connection, bsn_pseudonyms: Sequence[bytes],
     if not conditions:
         return []
     stmt = (select(entries.c.agency, entries.c.key_version, entries.c.bsn_pseudonym,
-                   entries.c.name_pseudonym)
+                   entries.c.name_pseudonym, entries.c.bsn_birth_pseudonym)
             .join(agency_sets, and_(agency_sets.c.agency == entries.c.agency,
                                     agency_sets.c.generation == entries.c.generation))
             .where(or_(*conditions)))
-    return [Entry(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(stmt)]
+    return [Entry(r[0], int(r[1]), r[2], r[3], r[4]) for r in conn.execute(stmt)]
 
 
 def agency_set(conn: Connection, agency: str) -> AgencySet | None:
@@ -300,18 +309,20 @@ def _insert_entries(conn: Connection, agency: str, generation: int, key_version:
     tuples; anything else through SQLAlchemy."""
     if not pairs:
         return
+    rows = [full_entry(e) for e in pairs]
     dialect = conn.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy_entries(conn, agency, generation, key_version, pairs)
+        _copy_entries(conn, agency, generation, key_version, rows)
     elif dialect.name == "sqlite":
         conn.exec_driver_sql(
             "INSERT INTO entries (agency, generation, key_version, bsn_pseudonym, "
-            "name_pseudonym) VALUES (?, ?, ?, ?, ?)",
-            [(agency, generation, key_version, bsn, name) for bsn, name in pairs])
+            "name_pseudonym, bsn_birth_pseudonym) VALUES (?, ?, ?, ?, ?, ?)",
+            [(agency, generation, key_version, *entry) for entry in rows])
     else:
         conn.execute(insert(entries), [
             {"agency": agency, "generation": generation, "key_version": key_version,
-             "bsn_pseudonym": bsn, "name_pseudonym": name} for bsn, name in pairs])
+             "bsn_pseudonym": bsn, "name_pseudonym": name, "bsn_birth_pseudonym": bsn_birth}
+            for bsn, name, bsn_birth in rows])
 
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -320,20 +331,22 @@ _COPY_BYTEA32 = struct.pack(">i", 32)
 
 
 def _copy_entries(conn: Connection, agency: str, generation: int, key_version: int,
-                  pairs: Sequence[EntryPair]) -> None:
+                  pairs: Sequence[Triple]) -> None:
     """COPY ... FROM STDIN in PostgreSQL's binary format, built here in one buffer: per row
     the field count, then each field as a 4-byte length (-1 for NULL) and its bytes."""
     agency_b = agency.encode("utf-8")
-    head = (struct.pack(">hi", 5, len(agency_b)) + agency_b
+    head = (struct.pack(">hi", 6, len(agency_b)) + agency_b
             + struct.pack(">iqii", 8, generation, 4, key_version))
     null, size = _COPY_NULL, _COPY_BYTEA32
     body = b"".join(
         head + (size + bsn if bsn is not None else null) + (size + name if name is not None else null)
-        for bsn, name in pairs)
+        + (size + bsn_birth if bsn_birth is not None else null)
+        for bsn, name, bsn_birth in pairs)
     driver = conn.connection.driver_connection
     with driver.cursor() as cur:  # type: ignore[union-attr]
         with cur.copy("COPY entries (agency, generation, key_version, bsn_pseudonym, "
-                      "name_pseudonym) FROM STDIN (FORMAT BINARY)") as copy:
+                      "name_pseudonym, bsn_birth_pseudonym) FROM STDIN (FORMAT BINARY)"
+                      ) as copy:
             copy.write(_COPY_HEADER + body + b"\xff\xff")
 
 
@@ -342,6 +355,6 @@ def _delete_generation(conn: Connection, agency: str, generation: int) -> None:
                                        entries.c.generation == generation))
 
 
-__all__ = ["AgencySet", "EntryPair", "SyncInfo", "abandon_sync", "add_batch", "agency_set",
-           "all_sets", "apply_delta", "commit_sync", "expire_stale", "get_sync",
-           "key_versions_in_use", "lookup", "open_sync"]
+__all__ = ["AgencySet", "EntryPair", "SyncInfo", "Triple", "abandon_sync", "add_batch",
+           "agency_set", "all_sets", "apply_delta", "commit_sync", "expire_stale",
+           "full_entry", "get_sync", "key_versions_in_use", "lookup", "open_sync"]

@@ -75,6 +75,8 @@ entries = Table(
     Column("key_version", Integer, nullable=False),
     Column("bsn_pseudonym", LargeBinary(32), nullable=True),
     Column("name_pseudonym", LargeBinary(32), nullable=True),
+    # The agency's (BSN, birth date): compared after the BSN look-up, so not indexed.
+    Column("bsn_birth_pseudonym", LargeBinary(32), nullable=True),
     Index(None, "bsn_pseudonym"),
     Index(None, "name_pseudonym"),
     Index(None, "agency", "generation"),

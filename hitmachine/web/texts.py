@@ -53,6 +53,10 @@ def member_message(domain_field: str, message: str) -> str:
         return f"{phrase[0].upper()}{phrase[1:]} bevat geen letters."
     if message == "is empty":
         return f"Vul {phrase} in."
+    same = re.match(r"names the same person as members\.(\d+)", message)
+    if same:
+        return (f"Dit is dezelfde persoon als persoon {int(same.group(1)) + 1}; "
+                "vraag naar ieder maar één keer.")
     return generic_message(message, phrase)
 
 
@@ -120,6 +124,7 @@ ROLES = {
     "admin": "beheerder",
     "adapter": "adapter",
     "partner": "ketenpartner",
+    "researcher": "onderzoeker",
 }
 
 BASIS = {

@@ -61,7 +61,7 @@ def test_unknown_purpose(client: TestClient, tokens: Tokens) -> None:
 def test_reference_date_only_for_replay(client: TestClient, tokens: Tokens) -> None:
     r = query(client, tokens["coordinator"], [GOOD], reference_date="2011-03-01")
     _assert_problem(r, 422, "reference_date")
-    assert query(client, tokens["coordinator"], [GOOD], purpose="replay",
+    assert query(client, tokens["researcher"], [GOOD], purpose="replay",
                  reference_date="2011-03-01").status_code == 200
 
 

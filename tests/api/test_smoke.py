@@ -21,5 +21,6 @@ def test_publish_then_query_finds_the_person(client: TestClient, ctx: Context,
     assert body["members"][0]["known"] is True
     assert [a["code"] for a in body["members"][0]["agencies"]] == ["om"]
     assert body["members"][0]["agencies"][0]["basis"] == "bsn"
-    assert body["members"][1] == {"known": False, "agencies": []}
+    assert body["members"][1] == {"known": False, "agencies": [],
+                                  "unchecked_without_birth_date": ["leerplicht", "schuldhulp"]}
     assert body["household"] == {"agencies": ["om"], "agency_count": 1, "multi_agency": False}

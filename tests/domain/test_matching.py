@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from hitmachine.domain.identity import normalise_identity
 from hitmachine.domain.keyring import Keyring, KeyVersion
-from hitmachine.domain.matching import Entry, match_basis, match_subject
+from hitmachine.domain.matching import (
+    Entry,
+    Match,
+    match_basis,
+    match_entry,
+    match_subject,
+    match_verified,
+)
 from hitmachine.domain.pseudonym import HmacPseudonymiser, PseudonymSet
 
 pseudonyms = st.binary(min_size=32, max_size=32)
@@ -165,3 +172,36 @@ def test_the_same_person_under_two_key_versions_does_not_match() -> None:
     assert match_subject({1: queried}, [as_entry(registered)]) == {}
     assert match_subject({1: queried, 2: pseudonymise(2, bsn="012345672")},
                          [as_entry(registered)]) == {"om": "bsn"}
+
+
+# --------------------------------------------------------------------------- verified birth dates
+# (issue 13, finding 3): an age rule may count the query's birth date only when the agency's
+# own data confirm it.
+
+def test_a_bsn_match_confirms_the_birth_date_only_with_equal_birth_pseudonyms() -> None:
+    bsn, born, other = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+    asked = PseudonymSet(1, bsn, None, born)
+    assert match_entry(asked, Entry("om", 1, bsn, None, born)) == Match("bsn", True)
+    assert match_entry(asked, Entry("om", 1, bsn, None, other)) == Match("bsn", False)
+    assert match_entry(asked, Entry("om", 1, bsn, None, None)) == Match("bsn", False)
+    assert match_entry(PseudonymSet(1, bsn, None), Entry("om", 1, bsn, None, born)) == \
+        Match("bsn", False)
+
+
+def test_a_name_key_match_confirms_the_birth_date() -> None:
+    name = b"\x04" * 32
+    assert match_entry(PseudonymSet(1, None, name), Entry("om", 1, None, name)) == \
+        Match("name_birthdate", True)
+
+
+def test_match_verified_prefers_a_confirmed_birth_date_then_the_bsn() -> None:
+    bsn, born, name = b"\x01" * 32, b"\x02" * 32, b"\x04" * 32
+    asked = {1: PseudonymSet(1, bsn, name, born)}
+    unconfirmed = Entry("leerplicht", 1, bsn, None, None)
+    by_name = Entry("leerplicht", 1, None, name)
+    confirmed = Entry("leerplicht", 1, bsn, None, born)
+    assert match_verified(asked, [unconfirmed, by_name]) == {
+        "leerplicht": Match("name_birthdate", True)}
+    assert match_verified(asked, [by_name, confirmed, unconfirmed]) == {
+        "leerplicht": Match("bsn", True)}
+    assert match_verified(asked, [unconfirmed]) == {"leerplicht": Match("bsn", False)}

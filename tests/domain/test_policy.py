@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, Agency, DisclosureRule
-from hitmachine.domain.policy import apply_policy, disclosable
+from hitmachine.domain.policy import apply_policy, disclosable, unchecked_agencies
 
 AGENCIES = {agency.code: agency for agency in DEFAULT_AGENCIES}
 LEERPLICHT = AGENCIES["leerplicht"]
@@ -151,27 +151,29 @@ def test_a_disclosure_rule_allows_exactly_the_ages_in_its_range(min_age: int, sp
 
 def test_apply_policy_drops_hits_of_unknown_agencies() -> None:
     hits = {"om": "bsn", "politie": "bsn", "gemeente-x": "name_birthdate"}
-    assert apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), dt.date(2025, 1, 1)) == \
+    assert apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), dt.date(2025, 1, 1),
+                        verified=hits) == \
         {"om": "bsn"}
 
 
 def test_apply_policy_keeps_the_basis_of_each_hit() -> None:
     hits = {"om": "name_birthdate", "reclassering": "bsn", "schuldhulp": "bsn"}
-    assert apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), dt.date(2025, 1, 1)) == hits
+    assert apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), dt.date(2025, 1, 1),
+                        verified=hits) == hits
 
 
 def test_apply_policy_drops_leerplicht_for_an_adult_and_schuldhulp_for_a_child() -> None:
     hits = {"leerplicht": "bsn", "schuldhulp": "bsn", "regieteams": "bsn"}
     on = dt.date(2025, 1, 1)
-    adult = apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), on)
-    child = apply_policy(hits, AGENCIES, dt.date(2015, 1, 1), on)
+    adult = apply_policy(hits, AGENCIES, dt.date(1990, 1, 1), on, verified=hits)
+    child = apply_policy(hits, AGENCIES, dt.date(2015, 1, 1), on, verified=hits)
     assert adult == {"schuldhulp": "bsn", "regieteams": "bsn"}
     assert child == {"leerplicht": "bsn", "regieteams": "bsn"}
 
 
 def test_apply_policy_without_a_birth_date_keeps_only_unbounded_agencies() -> None:
     hits = {code: "name_birthdate" for code in AGENCIES}
-    assert apply_policy(hits, AGENCIES, None, dt.date(2025, 1, 1)) == \
+    assert apply_policy(hits, AGENCIES, None, dt.date(2025, 1, 1), verified=hits) == \
         {code: "name_birthdate" for code in UNBOUNDED}
 
 
@@ -179,5 +181,21 @@ def test_apply_policy_uses_the_configured_agencies_not_the_defaults() -> None:
     strict_om = Agency(code="om", name="OM", contact="-", disclosure=DisclosureRule(min_age=12))
     hits = {"om": "bsn"}
     on = dt.date(2025, 1, 1)
-    assert apply_policy(hits, {"om": strict_om}, dt.date(2015, 1, 1), on) == {}
-    assert apply_policy(hits, {"om": strict_om}, dt.date(2010, 1, 1), on) == {"om": "bsn"}
+    assert apply_policy(hits, {"om": strict_om}, dt.date(2015, 1, 1), on, verified=hits) == {}
+    assert apply_policy(hits, {"om": strict_om}, dt.date(2010, 1, 1), on,
+                        verified=hits) == {"om": "bsn"}
+
+
+def test_an_unconfirmed_birth_date_counts_as_no_birth_date() -> None:
+    """Issue 13, finding 3: the asker's birth date counts only where the agency's data
+    confirm it; elsewhere the age is unknown and every age rule says no."""
+    hits = {"leerplicht": "bsn", "schuldhulp": "bsn", "om": "bsn"}
+    child, on = dt.date(2015, 1, 1), dt.date(2025, 1, 1)
+    assert apply_policy(hits, AGENCIES, child, on, verified=()) == {"om": "bsn"}
+    assert apply_policy(hits, AGENCIES, child, on, verified={"leerplicht"}) == {
+        "leerplicht": "bsn", "om": "bsn"}
+
+
+def test_the_unchecked_agencies_are_every_age_bounded_one_without_a_birth_date() -> None:
+    assert unchecked_agencies(AGENCIES, None) == ("leerplicht", "schuldhulp")
+    assert unchecked_agencies(AGENCIES, dt.date(2015, 1, 1)) == ()

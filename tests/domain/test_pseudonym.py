@@ -473,3 +473,16 @@ def test_keyring_active_flag_must_be_a_real_boolean() -> None:
     doc["keys"][0]["active"] = "false"  # a hand edit that bool() would read as True
     with pytest.raises(InvalidInput):
         Keyring.from_json(_json.dumps(doc))
+
+
+def test_the_bsn_birth_date_pseudonym_is_its_own_kind_and_needs_both() -> None:
+    both = normalise_identity(bsn="012345672", date_of_birth="1990-05-17")
+    [ps] = PSEUDONYMISER_A.pseudonymise([both], 1)
+    assert ps.bsn_birth == PSEUDONYMISER_A.digest(IdentifierKind.BSN_BIRTHDATE,
+                                                  "012345672|1990-05-17", 1)
+    assert ps.bsn_birth not in (ps.bsn, PSEUDONYMISER_A.digest(
+        IdentifierKind.BSN, "012345672|1990-05-17", 1))
+    [bsn_only] = PSEUDONYMISER_A.pseudonymise([normalise_identity(bsn="012345672")], 1)
+    [name_only] = PSEUDONYMISER_A.pseudonymise([normalise_identity(
+        surname="Berg", given_names="Jan", date_of_birth="1990-05-17")], 1)
+    assert bsn_only.bsn_birth is None and name_only.bsn_birth is None

@@ -59,7 +59,7 @@ def published(ctx: Context) -> set[str]:
 
 def test_replay_against_a_running_server(settings: Settings, ctx: Context,
                                          tmp_path: Path) -> None:
-    coordinator = token(ctx, Role.COORDINATOR)
+    researcher = token(ctx, Role.RESEARCHER)
     officer = token(ctx, Role.PRIVACY_OFFICER)
     adapters = {a: token(ctx, Role.ADAPTER, a)
                 for a in ("leerplicht", "regieteams", "schuldhulp", "om")}
@@ -81,7 +81,7 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
         broken = [*MEMBERS[:3], (*MEMBERS[3][:6], "1950-02-30")]
         args = inputs(bad, {**EXTRACTS, "schuldhulp": []}, broken)
         result = runner.invoke(app, [*args, *remote, "--adapter-tokens", str(token_file)],
-                               env={"HITMACHINE_TOKEN": coordinator})
+                               env={"HITMACHINE_TOKEN": researcher})
         assert result.exit_code == 2, result.output
         assert "households.csv, line 5, column date_of_birth" in result.output
         assert published(ctx) == {"om"}
@@ -94,19 +94,27 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
         assert "hm_wrong" not in result.output
         assert published(ctx) == {"om"}
 
+        # A coordinator token: the research purpose is not theirs (issue 13, finding 3).
+        result = runner.invoke(app, [*inputs(tmp_path / "coordinator"), *remote,
+                                     "--adapter-tokens", str(token_file), "--token",
+                                     token(ctx, Role.COORDINATOR)])
+        assert result.exit_code == 2, result.output
+        assert "a replay needs a researcher token" in result.output
+        assert published(ctx) == {"om"}
+
         # A missing adapter token: refused before anything is published.
         first = tmp_path / "first"
         args = inputs(first)
         result = runner.invoke(app, [*args, *remote, "--adapter-token",
                                      f"leerplicht={adapters['leerplicht']}"],
-                               env={"HITMACHINE_TOKEN": coordinator})
+                               env={"HITMACHINE_TOKEN": researcher})
         assert result.exit_code == 2, result.output
         assert "--adapter-token missing for regieteams" in result.output
         assert published(ctx) == {"om"}
 
         # The replay: publish through the adapter, ask through the API.
         result = runner.invoke(app, [*args, *remote, "--adapter-tokens", str(token_file)],
-                               env={"HITMACHINE_TOKEN": coordinator})
+                               env={"HITMACHINE_TOKEN": researcher})
         assert result.exit_code == 0, result.output
         assert published(ctx) == {"om", "leerplicht", "regieteams"}
         summary = json.loads((first / "out" / "summary.json").read_text())
@@ -114,7 +122,7 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
         # Asked again without publishing: the same answers from what is on the server.
         again = tmp_path / "again"
         result = runner.invoke(app, [*inputs(again), "--server", server.url, "--no-publish",
-                                     "--token", coordinator])
+                                     "--token", researcher])
         assert result.exit_code == 0, result.output
         assert json.loads((again / "out" / "summary.json").read_text()) == summary
 
@@ -139,7 +147,7 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
     assert sorted(r["case_reference"].rsplit(" ", 1)[1] for r in records) == [
         "G1", "G1", "G2", "G2", "G3", "G3"]
     assert {r["detail"]["query_date"] for r in records} == {REFERENCE}
-    assert {r["actor"] for r in records} == {"test coordinator "}
+    assert {r["actor"] for r in records} == {"test researcher "}
     report = (first / "out" / "report.md").read_text()
     assert f"de Hitmachine op {server.url}" in report
     assert "Niet vergeleken (geen extractbestand): 1 voor om." in report

@@ -80,7 +80,7 @@ def test_disclosure_at_age_boundaries(client: TestClient, ctx: Context, tokens: 
               "date_of_birth": birth.isoformat()}
     for agency in ("leerplicht", "schuldhulp", "regieteams"):
         publish(client, tokens[f"adapter:{agency}"], agency, [person], ctx)
-    r = query(client, tokens["coordinator"], [person], purpose="replay",
+    r = query(client, tokens["researcher"], [person], purpose="replay",
               reference_date=_birthday_plus(birth, years, days))
     codes = {code for code, _ in _agencies(r)}
     assert ("leerplicht" in codes) is leerplicht
@@ -195,3 +195,103 @@ def test_no_answer_without_audit_record(client: TestClient, ctx: Context, tokens
         opened = conn.execute(text("SELECT count(*) FROM syncs WHERE status = 'open'")).scalar_one()
     assert opened == 0
     assert _agencies(query(client, tokens["coordinator"], [PIET])) == [("om", "bsn")]
+
+
+# --------------------------------------------------------------------------- issue 13, finding 3
+# The age rules rest on the agency's own birth date, not on the one the asker types.
+
+ADULT = {"bsn": "111222333", "date_of_birth": "1980-05-17"}
+CHILD_BIRTH = dt.date.today().replace(year=dt.date.today().year - 10, day=1).isoformat()
+
+
+def test_an_adult_asked_with_a_made_up_child_birth_date_is_not_disclosed(
+        client: TestClient, ctx: Context, tokens: Tokens) -> None:
+    publish(client, tokens["adapter:leerplicht"], "leerplicht", [ADULT], ctx)
+    publish(client, tokens["adapter:om"], "om", [ADULT], ctx)
+    made_up = {"bsn": ADULT["bsn"], "date_of_birth": CHILD_BIRTH}
+    assert _agencies(query(client, tokens["coordinator"], [made_up])) == [("om", "bsn")]
+
+
+def test_a_child_asked_with_its_own_birth_date_is_disclosed(
+        client: TestClient, ctx: Context, tokens: Tokens) -> None:
+    child = {"bsn": "123456782", "date_of_birth": CHILD_BIRTH}
+    publish(client, tokens["adapter:leerplicht"], "leerplicht", [child], ctx)
+    assert _agencies(query(client, tokens["coordinator"], [child])) == [("leerplicht", "bsn")]
+
+
+def test_an_agency_without_the_birth_date_pseudonym_is_not_disclosed_by_age(
+        client: TestClient, ctx: Context, tokens: Tokens) -> None:
+    """A version 1 adapter (65-byte records) sends no birth date: an age-bounded agency's BSN
+    hit from it cannot be checked, so it is not disclosed; an unbounded agency's still is."""
+    from hitmachine.domain import wire
+    from tests.helpers import entry_for
+
+    child = {"bsn": "123456782", "date_of_birth": CHILD_BIRTH}
+    e = entry_for(ctx, **child)
+    assert e["bsn_birthdate"] is not None
+    record = bytes((wire.FLAG_BSN,)) + bytes.fromhex(e["bsn"] or "") + bytes(32)
+    for agency in ("leerplicht", "om"):
+        headers = tokens.header(f"adapter:{agency}")
+        sync = client.post("/v1/publish/syncs", headers=headers, json={
+            "agency": agency, "key_version": ctx.pseudonymiser.primary_version}).json()
+        r = client.put(f"/v1/publish/syncs/{sync['sync_id']}/batches/0", content=record,
+                       headers={**headers, "Content-Type": wire.V1_MEDIA_TYPE})
+        assert r.status_code == 200, r.text
+        assert client.post(f"/v1/publish/syncs/{sync['sync_id']}/commit", headers=headers,
+                           json={"batches": 1, "entries": 1}).status_code == 200
+    assert _agencies(query(client, tokens["coordinator"], [child])) == [("om", "bsn")]
+
+
+def test_research_purposes_are_refused_to_coordinators_and_partners(
+        client: TestClient, ctx: Context, tokens: Tokens) -> None:
+    publish(client, tokens["adapter:leerplicht"], "leerplicht", [ADULT], ctx)
+    for who in ("coordinator", "partner:om"):
+        r = query(client, tokens[who], [ADULT], purpose="replay", reference_date="1990-01-01")
+        assert r.status_code == 403, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["purpose"]
+        listed = client.get("/v1/purposes", headers=tokens.header(who)).json()
+        assert "replay" not in {p["code"] for p in listed}
+    listed = client.get("/v1/purposes", headers=tokens.header("researcher")).json()
+    assert [p["code"] for p in listed] == ["replay"]
+    # The researcher's replay: the age on the reference date, from the verified birth date.
+    r = query(client, tokens["researcher"], [ADULT], purpose="replay",
+              reference_date="1990-01-01")
+    assert _agencies(r) == [("leerplicht", "bsn")]
+    r = query(client, tokens["researcher"], [ADULT])  # a live purpose
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "purpose"
+    assert query(client, tokens["researcher"], [{"bsn": ADULT["bsn"]}], purpose="replay",
+                 reference_date="1990-01-01").json()["members"][0]["agencies"] == []
+
+
+@pytest.mark.parametrize(("members", "field"), [
+    ([ADULT, {"bsn": ADULT["bsn"], "date_of_birth": CHILD_BIRTH}], "members.1.bsn"),
+    ([{"bsn": "123456782"}, ADULT, {"bsn": "1234.56.782"}], "members.2.bsn"),
+    ([NAME_ONLY, {**NAME_ONLY, "given_names": "P."}], "members.1"),
+    ([PIET, NAME_ONLY], "members.1"),
+])
+def test_the_same_person_twice_is_refused(client: TestClient, tokens: Tokens,
+                                          members: list[dict[str, str]], field: str) -> None:
+    r = query(client, tokens["coordinator"], members)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+def test_twins_with_one_initial_and_two_bsns_are_two_people(client: TestClient,
+                                                           tokens: Tokens) -> None:
+    twin = {**PIET, "bsn": "123456782", "given_names": "Paul"}
+    assert query(client, tokens["coordinator"], [PIET, twin]).status_code == 200
+
+
+def test_without_a_birth_date_the_unchecked_list_is_the_same_hit_or_not(
+        client: TestClient, ctx: Context, tokens: Tokens) -> None:
+    child = {"bsn": "123456782", "date_of_birth": CHILD_BIRTH}
+    publish(client, tokens["adapter:leerplicht"], "leerplicht", [child], ctx)
+    publish(client, tokens["adapter:om"], "om", [ADULT], ctx)
+    r = query(client, tokens["coordinator"], [{"bsn": child["bsn"]}, {"bsn": ADULT["bsn"]},
+                                              {"bsn": "100000009"}])
+    members = r.json()["members"]
+    assert [m["known"] for m in members] == [False, True, False]
+    assert [m["unchecked_without_birth_date"] for m in members] == [
+        ["leerplicht", "schuldhulp"]] * 3
+    [member] = query(client, tokens["coordinator"], [child]).json()["members"]
+    assert member["known"] and member["unchecked_without_birth_date"] == []

@@ -419,3 +419,33 @@ def test_the_privacy_officer_is_named_in_dutch(web: TestClient, ctx: Context,
         assert page.status_code == 200, page.text
         assert "functionaris gegevensbescherming" in page.text
         assert "privacy officer" not in page.text.lower()
+
+
+def test_the_coordinator_form_offers_no_research_purpose(web: TestClient, ctx: Context) -> None:
+    """Issue 14 item 12 and issue 13 finding 3: a replay is a researcher token's."""
+    sign_in(web, "coordinator")
+    page = web.get("/zoeken").text
+    assert 'value="casusoverleg"' in page and 'value="replay"' not in page
+    r = _ask(web, [{"bsn": ANNA["bsn"]}], doel="replay")
+    assert r.status_code == 422
+    assert re.findall(r'<li><a href="#([^"]+)">', r.text) == ["doel-casusoverleg"]
+
+
+def test_the_result_says_which_agencies_could_not_be_checked(web: TestClient, ctx: Context,
+                                                             tokens: Tokens) -> None:
+    publish(web, tokens["adapter:om"], "om", [ANNA], ctx)
+    sign_in(web, "coordinator")
+    r = _ask(web, [{"bsn": ANNA["bsn"]}, {"bsn": UNKNOWN_BSN}])
+    assert r.status_code == 200, r.text
+    text = re.sub(r"\s+", " ", r.text)
+    assert text.count("Niet na te gaan zonder geboortedatum:</strong> Leerplicht, "
+                      "Schuldhulpverlening.") == 2, text[text.find("Per persoon"):][:1500]
+
+
+def test_the_same_person_twice_is_a_field_error(web: TestClient) -> None:
+    sign_in(web, "coordinator")
+    r = _ask(web, [{"bsn": ANNA["bsn"]}, {"bsn": ANNA["bsn"], "geboortedatum": "01-01-2015"}])
+    assert r.status_code == 422
+    summary = dict(re.findall(r'<li><a href="#([^"]+)">([^<]+)</a>', r.text))
+    assert list(summary) == ["lid-1-bsn"]
+    assert "dezelfde persoon als persoon 1" in summary["lid-1-bsn"]

@@ -20,6 +20,9 @@ def list_agencies(ctx: CtxDep, _: Reader) -> list[AgencyOut]:
 
 
 @router.get("/purposes", response_model=list[PurposeOut])
-def list_purposes(ctx: CtxDep, _: Reader) -> list[PurposeOut]:
+def list_purposes(ctx: CtxDep, principal: Reader) -> list[PurposeOut]:
+    """The purposes the caller may ask: research purposes (replays) for a researcher token
+    only, and only those to it."""
+    research = principal.may_research()
     return [PurposeOut(code=p.code, description=p.description, legal_basis=p.legal_basis)
-            for p in ctx.purposes.values()]
+            for p in ctx.purposes.values() if p.allows_reference_date == research]

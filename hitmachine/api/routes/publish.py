@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
@@ -51,8 +52,8 @@ def _set_out(s: AgencySet) -> AgencySetOut:
                         updated_at=s.updated_at)
 
 
-def _pairs(entries: list[EntryIn]) -> list[tuple[str | None, str | None]]:
-    return [(e.bsn, e.name) for e in entries]
+def _pairs(entries: list[EntryIn]) -> list[tuple[str | None, str | None, str | None]]:
+    return [(e.bsn, e.name, e.bsn_birthdate) for e in entries]
 
 
 @router.post("/syncs", response_model=SyncOut, status_code=201)
@@ -73,16 +74,28 @@ def _batch_body_schema() -> dict[str, object]:
             "type": "string", "format": "binary",
             "description": f"{wire.RECORD_BYTES}-byte records, one per entry: u8 flags "
                            "(bit 0: BSN pseudonym present, bit 1: name-key pseudonym "
-                           "present), 32 bytes BSN pseudonym, 32 bytes name-key pseudonym "
-                           "(zeros when absent). About 2.3 times smaller than JSON and "
-                           "much cheaper to read; see hitmachine/domain/wire.py."}}}}}
+                           "present, bit 2: (BSN, birth date) pseudonym present, only with "
+                           "bit 0), 32 bytes BSN pseudonym, 32 bytes name-key pseudonym, "
+                           "32 bytes (BSN, birth date) pseudonym (zeros when absent). Much "
+                           "smaller than JSON and cheaper to read; see "
+                           "hitmachine/domain/wire.py."}},
+        wire.V1_MEDIA_TYPE: {"schema": {
+            "type": "string", "format": "binary",
+            "description": f"Version 1, from older adapters: {wire.V1_RECORD_BYTES}-byte "
+                           "records, the version 2 record without its last 32 bytes (flags "
+                           "1, 2 or 3). Their entries carry no birth date, so an "
+                           "age-bounded agency's BSN hits from them are not disclosed."}}}}}
 
 
-def _batch_pairs(media: str, raw: bytes, max_entries: int) -> list[EntryPair]:
+def _batch_pairs(media: str, raw: bytes, max_entries: int) -> Sequence[EntryPair]:
     if media == wire.MEDIA_TYPE:
         return wire.decode_entries(raw, field="body", max_entries=max_entries)
+    if media == wire.V1_MEDIA_TYPE:
+        return wire.decode_entries(raw, field="body", max_entries=max_entries,
+                                   record_bytes=wire.V1_RECORD_BYTES)
     if media and media != "application/json" and not media.endswith("+json"):
-        raise HTTPException(415, detail="send application/json or application/octet-stream")
+        raise HTTPException(415, detail=f"send application/json, {wire.MEDIA_TYPE} or "
+                                        f"{wire.V1_MEDIA_TYPE}")
     try:
         body = BatchIn.model_validate_json(raw)
     except ValidationError as exc:

@@ -28,6 +28,13 @@ async def query_household(body: HouseholdQueryIn, request: Request,
     The answer is minimal by design: per member known / not known and the agencies (with
     their contact desk and the basis of the match); for the household the union. No dates,
     reasons or record counts. The audit record is committed before this answer is sent.
+
+    An agency with an age rule (leerplicht, schuldhulp) counts a member's age only from a
+    birth date its own data confirm: the asked BSN and date of birth must match its (BSN,
+    birth date) pseudonym, or the name key (which holds the birth date) must match. A
+    member asked without a date of birth lists those agencies in
+    `unchecked_without_birth_date`. The same person twice in one query is refused (422).
+    Research purposes (`replay`, `reference_date`) are for researcher tokens only (403).
     """
     ctx: Context = request.app.state.ctx
     query = query_service.HouseholdQuery(
@@ -48,7 +55,8 @@ def answer_document(answer: query_service.HouseholdAnswer) -> dict[str, Any]:
         "query_id": answer.query_id,
         "members": [{"known": m.known,
                      "agencies": [{"code": a.code, "name": a.name, "contact": a.contact,
-                                   "basis": a.basis} for a in m.agencies]}
+                                   "basis": a.basis} for a in m.agencies],
+                     "unchecked_without_birth_date": list(m.unchecked)}
                     for m in answer.members],
         "household": {"agencies": list(answer.agencies), "agency_count": answer.agency_count,
                       "multi_agency": answer.multi_agency},

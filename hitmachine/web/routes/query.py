@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from hitmachine.api.schemas import HouseholdQueryIn
-from hitmachine.domain.agencies import Agency
+from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import InvalidInput, LimitExceeded
 from hitmachine.services import query as query_service
@@ -168,8 +168,10 @@ def age_rules(agencies: dict[str, Agency]) -> list[str]:
         elif high is not None:
             out.append(f"{a.name} wordt alleen gemeld voor personen tot en met {high} jaar.")
     if out:
-        out.append("Zonder geboortedatum kan de leeftijd niet worden bepaald; zulke "
-                   "organisaties worden dan niet gemeld.")
+        out.append("De leeftijd telt alleen als de organisatie zelf dezelfde geboortedatum "
+                   "bij het BSN heeft (of de persoon op naam en geboortedatum vindt). Zonder "
+                   "geboortedatum kan de leeftijd niet worden bepaald; zulke organisaties "
+                   "staan dan bij de persoon als niet na te gaan.")
     return out
 
 
@@ -184,7 +186,7 @@ def _validate_like_the_api(web: WebUser, purpose: str, case_reference: str,
     except ValidationError as exc:
         for err in exc.errors():
             _add_error(errors, [str(p) for p in err["loc"]], _pydantic_message(err))
-    if purpose not in web.ctx.purposes:
+    if purpose not in _offered(web):
         errors.add("doel", "Kies het doel van de vraag.")
     if len(rows) > web.ctx.settings.max_members:
         errors.add("lid-0-bsn", f"Vraag naar hoogstens {web.ctx.settings.max_members} "
@@ -211,6 +213,9 @@ def _add_error(errors: Errors, loc: list[str], message: str) -> None:
     if loc and loc[0] == "members" and len(loc) >= 3 and loc[1].isdigit():
         web_field, _, _ = MEMBER_FIELDS.get(loc[2], ("bsn", "", ""))
         errors.add(f"lid-{loc[1]}-{web_field}", member_message(loc[2], message))
+    elif loc and loc[0] == "members" and len(loc) == 2 and loc[1].isdigit():
+        # The whole member (the same person twice): shown at its surname.
+        errors.add(f"lid-{loc[1]}-achternaam", member_message("surname", message))
     elif loc and loc[0] == "members":
         errors.add("lid-0-bsn", member_message("", message))
     elif loc and loc[0] == "case_reference":
@@ -251,13 +256,20 @@ def _api_field(field_id: str) -> str:
     return {"zaaknummer": "case_reference", "doel": "purpose"}.get(field_id, field_id)
 
 
+def _offered(web: WebUser) -> dict[str, Purpose]:
+    """The purposes this user may ask: research purposes (replays) are a researcher
+    token's, never a web user's."""
+    return {code: p for code, p in web.ctx.purposes.items()
+            if not p.allows_reference_date or web.principal.may_research()}
+
+
 def _form_page(request: Request, web: WebUser, *, purpose: str, case_reference: str,
                members: list[MemberRow], errors: Errors | None = None,
                announce: str | None = None, focus_member: int | None = None,
                status: int = 200) -> Response:
     errors = errors or Errors()
     # The error summary links to the purpose's first radio button.
-    purposes = list(web.ctx.purposes.values())
+    purposes = list(_offered(web).values())
     bounded = [a.name for a in web.ctx.agencies.values() if a.disclosure.age_bounded]
     by_field = errors.by_field
     if "doel" in by_field and purposes:

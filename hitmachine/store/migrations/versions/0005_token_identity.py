@@ -9,8 +9,8 @@ from alembic import op
 
 from hitmachine.domain.text import name_key
 
-revision = "0006"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
