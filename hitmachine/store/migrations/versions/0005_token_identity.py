@@ -1,7 +1,7 @@
 """Token names compared like account names, and tokens linked to a web account.
 
-Revision ID: 0006
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
