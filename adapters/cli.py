@@ -218,12 +218,19 @@ def run_sync(*, agency: str, source: Path | str, server: str, token: str, keyrin
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # a SIGTERM (systemd stop, timeout) ends a run like Ctrl+C
+    # A SIGTERM (systemd stop, timeout) ends a run like Ctrl+C. One is enough: a second
+    # (systemd repeats, a second kill) must not break into the clean-up of the first.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="hitmachine-adapter")
+    try:
+        app(prog_name="hitmachine-adapter")
+    except KeyboardInterrupt:  # one that arrived after the command had ended its work
+        typer.echo("error: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 __all__ = ["app", "main", "run_sync"]
