@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         # and the OpenAPI document can be produced without keys or a database.
         owned = ctx is None
         app.state.ctx = ctx or Context.from_settings(settings)
+        bound_thread_pool(settings.db_pool_size)
         # Sequences audit records into the Merkle tree and signs checkpoints; one per
         # worker process is fine, the integration lock lets one work at a time.
         integrator = (audit_service.Integrator(app.state.ctx).start()
@@ -45,8 +47,6 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         denials.stop(app.state.ctx)
         if integrator is not None:
             integrator.stop()
-        if app.state.ctx.hot is not None:
-            await app.state.ctx.hot.aclose()  # this loop's async connections die with it
         if owned:
             app.state.ctx.close()
 
@@ -76,6 +76,15 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     return app
 
 
+def bound_thread_pool(db_pool_size: int) -> None:
+    """Run at most as many plain-def routes and dependencies at once as the database pool
+    has connections (``pool_size`` plus as many overflow, ``store.database``). Every one of
+    them may block on the database; a thread past that would only wait for a connection,
+    and the pool's wait ends in an error after 30 s where anyio's queue just waits. Async
+    routes (``/healthz``) do not take a thread and answer meanwhile."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 2 * db_pool_size
+
+
 def _add_bench_endpoint(app: FastAPI) -> None:
     """The ceiling of the stack for ``benchmarks/query.py``: same server, same body parsing,
     nothing else. Off unless HITMACHINE_BENCH_ENDPOINT=1; never in the OpenAPI document."""
@@ -85,4 +94,4 @@ def _add_bench_endpoint(app: FastAPI) -> None:
         return Response(b'{"ok":true}', media_type="application/json")
 
 
-__all__ = ["create_app"]
+__all__ = ["bound_thread_pool", "create_app"]

@@ -66,7 +66,9 @@ class RoleBearer(HTTPBearer):
         self.permission = permission
         self.event = event
 
-    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+    # A plain def, run in the thread pool: a token look-up on a cache miss, the rate-limit
+    # store and an alert's audit commit all block.
+    def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         request.state.audit_event = self.event
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         credentials = token.strip() if scheme.lower() == "bearer" else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,28 +77,14 @@ class HouseholdAnswer:
 
 def household(ctx: Context, principal: Principal, query: HouseholdQuery,
               request_id: str) -> HouseholdAnswer:
-    """Answer a household query; the audit record is durable before this returns."""
+    """Answer a household query; the audit record is durable before this returns.
+
+    Blocking throughout (rate-limit store, index read, audit commit): call it from a
+    thread, never from the event loop."""
     _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     answer, record = evaluate(ctx, principal, query, request_id)
     ctx.audit.append(record)
-    _count(answer)
-    return answer
-
-
-async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
-                          request_id: str) -> HouseholdAnswer:
-    """``household`` for the event loop: the look-up and the audit commit are awaited."""
-    _check_research(ctx, principal, query)
-    ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
-    if getattr(ctx.pseudonymiser, "remote", False):
-        # OPRF versions wait on the key service: not on the event loop.
-        prepared = await asyncio.to_thread(prepare, ctx, query)
-    else:
-        prepared = prepare(ctx, query)
-    candidates = _lookup(ctx, prepared.per_version)
-    answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
-    await ctx.audit.append_async(record)
     _count(answer)
     return answer
 
@@ -176,7 +161,7 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
 def evaluate(ctx: Context, principal: Principal, query: HouseholdQuery,
              request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
     """The answer and its audit record. The answer must not leave before the record is
-    committed: callers use ``household`` or ``household_async``, never this alone."""
+    committed: callers use ``household``, never this alone."""
     prepared = prepare(ctx, query)
     return decide(ctx, principal, query, prepared, _lookup(ctx, prepared.per_version),
                   request_id)
@@ -299,8 +284,6 @@ def _raw_member_errors(member: object, at: str, flagged: set[str]) -> list[Field
 def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
     bsns = [p.bsn for sets in per_version.values() for p in sets if p.bsn is not None]
     names = [p.name for sets in per_version.values() for p in sets if p.name is not None]
-    if ctx.hot is not None:
-        return ctx.hot.lookup(bsns, names)
     with ctx.db.read() as conn:
         return index.lookup(conn, bsns, names)
 
@@ -322,4 +305,4 @@ def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]
 
 
 __all__ = ["AgencyHit", "HouseholdAnswer", "HouseholdQuery", "MemberAnswer", "MemberInput",
-           "evaluate", "household", "household_async", "normalise_members"]
+           "evaluate", "household", "normalise_members"]

@@ -3,16 +3,16 @@
 Query answers change no state, so their records go through the ``AuditWriter``: requests
 hand it their record and wait; one thread commits whatever has queued up in a single
 durable transaction (group commit). Sixteen concurrent queries then cost one fsync rather
-than sixteen, and still no answer leaves before its record is on disk.
+than sixteen, and still no answer leaves before its record is on disk. The waiting
+request is a thread of the server's pool, never the event loop: on SQLite a commit waits
+for every other writer of the database, in this process or another.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
-import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -44,8 +44,6 @@ class AuditWriter:
     def __init__(self, db: Database, hot: HotPath | None = None) -> None:
         self._db = db
         self._hot = hot or HotPath(db)
-        self._loop_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatch] = (
-            weakref.WeakKeyDictionary())
         self._queue: queue.SimpleQueue[tuple[AuditRecord, Future[None]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -65,19 +63,6 @@ class AuditWriter:
             raise
         except Exception:
             raise Unavailable("the audit record could not be written; no answer is given") from None
-
-    async def append_async(self, record: AuditRecord) -> None:
-        """``append`` for the event loop: group commit without any thread.
-
-        Handing each record to the writer thread and back costs two thread wake-ups per
-        query, which profiled at ~0.8 ms of CPU per query: more than the query itself. On
-        the loop, one flusher commits whatever records queued up while the previous
-        group was being committed, and resolves their futures."""
-        loop = asyncio.get_running_loop()
-        batch = self._loop_batches.get(loop)
-        if batch is None:
-            batch = self._loop_batches[loop] = _LoopBatch(self._hot)
-        await batch.append(record, loop)
 
     def close(self) -> None:
         with self._lock:
@@ -143,66 +128,8 @@ class AuditWriter:
             done.set_result(None)
 
 
-
-
-class _LoopBatch:
-    """Records waiting on one event loop, and the one task that commits them in groups."""
-
-    def __init__(self, hot: HotPath) -> None:
-        self._hot = hot
-        self._pending: list[tuple[AuditRecord, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def append(self, record: AuditRecord, loop: asyncio.AbstractEventLoop) -> None:
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((record, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            try:
-                await self._hot.insert_audit_async([record for record, _ in group])
-            except Exception as exc:
-                log.error("audit write failed: %s", type(exc).__name__)
-                if len(group) > 1:
-                    await self._commit_one_by_one(group)
-                else:
-                    _settle(group[0][1], _failure())
-                continue
-            for _, done in group:
-                _settle(done, None)
-
-    async def _commit_one_by_one(self, group: list[tuple[AuditRecord, asyncio.Future[None]]]
-                                 ) -> None:
-        """As ``AuditWriter._commit_one_by_one``: one refused record fails only its own
-        request, never the others committed with it."""
-        for index, (record, done) in enumerate(group):
-            try:
-                await self._hot.insert_audit_async([record])
-            except Exception as exc:
-                _settle(done, _failure())
-                if not _record_fault(exc):
-                    for _, rest in group[index + 1:]:
-                        _settle(rest, _failure())
-                    return
-                continue
-            _settle(done, None)
-
-
 def _failure() -> Unavailable:
     return Unavailable("the audit record could not be written; no answer is given")
-
-
-def _settle(done: asyncio.Future[None], failure: Exception | None) -> None:
-    if done.done():  # its request was cancelled meanwhile
-        return
-    if failure is None:
-        done.set_result(None)
-    else:
-        done.set_exception(failure)
 
 
 def _record_fault(exc: Exception) -> bool:

@@ -3,6 +3,7 @@ changes nothing in the index."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from hitmachine.services.context import Context
 from hitmachine.store.schema import entries, syncs
 from tests.conftest import Tokens
-from tests.helpers import entry_for, publish, query
+from tests.helpers import entry_for, make_bsn, publish, query
 
 GOOD = {"bsn": "111222333"}
 
@@ -71,7 +72,8 @@ def test_unknown_top_level_field(client: TestClient, tokens: Tokens) -> None:
 
 
 def test_too_many_members(client: TestClient, tokens: Tokens, ctx: Context) -> None:
-    members = [GOOD] * (ctx.settings.max_members + 1)
+    rng = random.Random(15)  # different people: the same one twice is another error
+    members = [{"bsn": make_bsn(rng)} for _ in range(ctx.settings.max_members + 1)]
     _assert_problem(query(client, tokens["coordinator"], members), 422, "members")
 
 
@@ -199,6 +201,7 @@ def test_every_field_error_in_one_answer(client: TestClient, tokens: Tokens) -> 
 
 def test_all_errors_with_too_many_members(client: TestClient, tokens: Tokens,
                                           ctx: Context) -> None:
-    members = [GOOD] * (ctx.settings.max_members + 1)
+    rng = random.Random(15)  # different people: the same one twice is another error
+    members = [{"bsn": make_bsn(rng)} for _ in range(ctx.settings.max_members + 1)]
     r = query(client, tokens["coordinator"], members, purpose="curiosity")
     assert _fields(r) == {"purpose", "members"}

@@ -4,6 +4,7 @@ open syncs per agency (429). Each is a problem document and changes nothing."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from hitmachine.domain.principal import Role
 from hitmachine.services import admin
 from hitmachine.services.context import Context
 from hitmachine.store.schema import entries, syncs
-from tests.helpers import entry_for
+from tests.helpers import entry_for, make_bsn
 
 LIMITS = dict(max_body_bytes=4096, max_members=3, max_batch_entries=4, max_delta_entries=4,
               max_open_syncs_per_agency=1)
@@ -60,7 +61,8 @@ def test_every_limit_answers_with_a_problem(small: tuple[Context, TestClient, di
     _problem(client.post("/v1/queries/household", content=chunks(),
                          headers={**coordinator, "Content-Type": "application/json"}), 413)
 
-    members = [{"bsn": "111222333"}] * 4
+    rng = random.Random(15)  # different people: the same one twice is another error
+    members = [{"bsn": make_bsn(rng)} for _ in range(4)]
     r = client.post("/v1/queries/household", headers=coordinator, json={
         "purpose": "casusoverleg", "case_reference": "VH-1", "members": members})
     _problem(r, 422)

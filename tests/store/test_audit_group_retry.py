@@ -3,7 +3,6 @@ request, never the others committed in the same group."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -45,10 +44,6 @@ class RefusingHotPath(HotPath):
         self._check(records)
         super().insert_audit(records)
 
-    async def insert_audit_async(self, records: Sequence[AuditRecord]) -> None:
-        self._check(records)
-        await super().insert_audit_async(records)
-
 
 class DownHotPath(HotPath):
     def __init__(self, ctx: Context) -> None:
@@ -59,36 +54,19 @@ class DownHotPath(HotPath):
         self.calls += 1
         raise ConnectionError("database down")
 
-    async def insert_audit_async(self, records: Sequence[AuditRecord]) -> None:
-        self.calls += 1
-        raise ConnectionError("database down")
+
+def _group(*refs: str) -> list[tuple[AuditRecord, Future[None]]]:
+    """One group as the writer thread takes it from its queue."""
+    return [(_record(ref), Future()) for ref in refs]
+
+
+def _outcomes(group: list[tuple[AuditRecord, Future[None]]]) -> list[BaseException | None]:
+    return [done.exception(timeout=0) for _, done in group]
 
 
 def _stored(ctx: Context) -> list[str]:
     with ctx.db.read() as conn:
         return sorted(r[0] for r in conn.execute(select(audit_records.c.case_reference)))
-
-
-def test_a_bad_record_in_a_loop_group_fails_alone(ctx: Context) -> None:
-    hot = RefusingHotPath(ctx)
-    writer = AuditWriter(ctx.db, hot)
-
-    async def run() -> list[BaseException | None]:
-        try:
-            return await asyncio.gather(*(writer.append_async(_record(ref))
-                                          for ref in ("good-1", "bad", "good-2")),
-                                        return_exceptions=True)
-        finally:
-            await hot.aclose()
-
-    try:
-        results = asyncio.run(run())
-    finally:
-        hot.close()
-    assert hot.groups[0] == 3  # they were one group
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], Unavailable)
-    assert _stored(ctx) == ["good-1", "good-2"]
 
 
 def test_a_bad_record_in_a_thread_group_fails_alone(ctx: Context) -> None:
@@ -109,13 +87,9 @@ def test_a_bad_record_in_a_thread_group_fails_alone(ctx: Context) -> None:
 def test_a_database_that_is_down_is_not_retried_record_by_record(ctx: Context) -> None:
     hot = DownHotPath(ctx)
     writer = AuditWriter(ctx.db, hot)
-
-    async def run() -> list[BaseException | None]:
-        return await asyncio.gather(*(writer.append_async(_record(f"r{i}")) for i in range(20)),
-                                    return_exceptions=True)
-
-    results = asyncio.run(run())
-    assert all(isinstance(r, Unavailable) for r in results)
+    group = _group(*(f"r{i}" for i in range(20)))
+    writer._commit(group)
+    assert all(isinstance(r, Unavailable) for r in _outcomes(group))
     assert hot.calls == 2  # the group, then one record: not twenty more round trips
 
 
@@ -135,19 +109,12 @@ def test_postgresql_nul_in_a_group_fails_only_its_own_record(pg_ctx: Context) ->
     ctx = pg_ctx
     hot = HotPath(ctx.db)
     writer = AuditWriter(ctx.db, hot)
-
-    async def run() -> list[BaseException | None]:
-        try:
-            return await asyncio.gather(*(writer.append_async(_record(ref))
-                                          for ref in ("good-1", "x\x00y", "good-2", "good-3")),
-                                        return_exceptions=True)
-        finally:
-            await hot.aclose()
-
+    group = _group("good-1", "x\x00y", "good-2", "good-3")
     try:
-        results = asyncio.run(run())
+        writer._commit(group)
     finally:
         hot.close()
+    results = _outcomes(group)
     assert [r is None for r in results] == [True, False, True, True]
     assert isinstance(results[1], Unavailable)
     assert _stored(ctx) == ["good-1", "good-2", "good-3"]

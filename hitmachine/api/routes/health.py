@@ -14,8 +14,10 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up."""
+    # On the event loop, blocking nothing: it answers even when every pool thread waits
+    # on the database or the rate-limit store, which is what a liveness probe must see.
     return {"status": "ok"}
 
 
