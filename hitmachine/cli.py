@@ -97,7 +97,7 @@ def serve(
                               == "oprf" else ""))
         # Files the service creates (SQLite's, the metrics directory's) are its user's alone.
         os.umask(0o077)
-        run(host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
+        run(settings, host=host, port=port, workers=workers, ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
             require_client_cert=require_client_cert, access_log=access_log,
             log_level=settings.log_level.lower(),
@@ -232,7 +232,7 @@ def demo(
     from hitmachine.demo import run_demo
 
     try:
-        run_demo(directory=directory, port=port, foreground=foreground)
+        run_demo(_settings(), directory=directory, port=port, foreground=foreground)
     except HitmachineError as exc:
         _fail(exc)
     except OSError as exc:  # the demo directory: not ours to write, or the disk is full

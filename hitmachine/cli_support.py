@@ -9,12 +9,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from hitmachine.config import Settings
-from hitmachine.domain.errors import FieldError, HitmachineError, InvalidInput, NotFound
+from hitmachine.config import Settings, load_settings
+from hitmachine.domain.errors import HitmachineError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from hitmachine.services.context import Context
@@ -35,14 +34,13 @@ def fail(exc: HitmachineError) -> NoReturn:
 
 
 def settings() -> Settings:
-    """The settings from the environment; a bad value ends the command naming its variable
-    (pydantic's own message would quote the value, and a database URL may hold a password)."""
+    """The settings from the environment, built once per command; a bad value ends the
+    command naming its variable (pydantic's own message would quote the value, and a
+    database URL may hold a password)."""
     try:
-        return Settings()
-    except ValidationError as exc:
-        errors = [FieldError("HITMACHINE_" + "__".join(str(p) for p in e["loc"]).upper(),
-                             e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
-        fail(InvalidInput.many(errors))
+        return load_settings()
+    except InvalidInput as exc:
+        fail(exc)
 
 
 def check_instance(s: Settings) -> None:

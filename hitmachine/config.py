@@ -1,18 +1,28 @@
 """All configuration, in one pydantic-settings object read from ``HITMACHINE_*`` variables.
 
-Nothing reads the environment anywhere else: the app, the CLI and the tests build a
-``Settings`` and pass it down, so a test can run the same app on SQLite and PostgreSQL.
+Nothing reads the environment anywhere else: each process builds one ``Settings`` at its
+entry point (the CLI, or the app factory under ``uvicorn --factory``) and passes it down,
+so a test can run the same app on SQLite and PostgreSQL. Every value that can be wrong is
+checked here, when the object is built: a mistyped rate limit or time zone ends start-up
+naming its variable, instead of starting a server that answers 500 to every request.
+Messages never repeat the value (a URL may hold a password).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
+from hitmachine.domain.errors import FieldError, InvalidInput
+
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 class Settings(BaseSettings):
@@ -121,6 +131,106 @@ class Settings(BaseSettings):
             raise ValueError(f"names an unsupported database ({backend}); {expected}")
         return value
 
+    @field_validator("rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
+                     "sign_in_limit_total", "anonymous_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # The parser the limiter uses (hitmachine/services/ratelimit.py), so what passes
+        # here is what the limiter counts with.
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("is not a rate limit; expected COUNT/UNIT such as 1200/minute "
+                             "(units: second, minute, hour, day, month, year)") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, value: str | None) -> str | None:
+        from limits.storage import SCHEMES
+
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SCHEMES or scheme.startswith("async+"):
+            raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
+                             "(or another store of the limits library, or unset: in memory)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone; expected an IANA name such as "
+                             "Europe/Amsterdam") from None
+        return value
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # The first line of every signed checkpoint (C2SP tlog-checkpoint): refused here,
+        # not when the integrator signs its first checkpoint.
+        if not value.strip() or any(not c.isprintable() for c in value):
+            raise ValueError("must be one non-empty line of printable text, such as "
+                             "hitmachine.veiligheidshuis.local/audit")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in _LOG_LEVELS:
+            raise ValueError(f"is not a log level; expected one of "
+                             f"{', '.join(level.upper() for level in _LOG_LEVELS)}")
+        return value
+
+    @field_validator("keyservice_url")
+    @classmethod
+    def _keyservice_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not a key service URL; expected https://HOST[:PORT]")
+        return value
+
+    @field_validator("keys_dir")
+    @classmethod
+    def _keys_dir(cls, value: Path) -> Path:
+        # Made by `hitmachine init`, so it need not exist yet; a file in its place is wrong.
+        if value.exists() and not value.is_dir():
+            raise ValueError("is a file, not a directory")
+        return value
+
+    @field_validator("keyservice_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError("is a directory, not a token file")
+        return value
+
+    @field_validator("agencies", "purposes")
+    @classmethod
+    def _unique_codes(cls, value: tuple[Agency, ...] | tuple[Purpose, ...],
+                      info: ValidationInfo) -> tuple[Agency, ...] | tuple[Purpose, ...]:
+        # Answers, tokens and audit records name agencies and purposes by code: a code
+        # configured twice would make one of them unreachable.
+        what = "agency" if info.field_name == "agencies" else "purpose"
+        if not value:
+            raise ValueError(f"must configure at least one {what}")
+        codes = [item.code for item in value]
+        twice = sorted({code for code in codes if codes.count(code) > 1})
+        if twice:
+            raise ValueError(f"configures the {what} code {', '.join(twice)} more than once")
+        return value
+
     @property
     def keyring_path(self) -> Path:
         return self.keys_dir / "keyring.json"
@@ -132,4 +242,22 @@ class Settings(BaseSettings):
         return {p.code: p for p in self.purposes}
 
 
-__all__ = ["Settings"]
+def settings_problem(exc: ValidationError, prefix: str) -> InvalidInput:
+    """One field error per bad setting, named by its variable (``HITMACHINE_<FIELD>``,
+    nested parts joined by ``__``), with pydantic's message but never the value: a URL or
+    path may hold a password."""
+    errors = [FieldError(prefix + "__".join(str(p) for p in e["loc"]).upper(),
+                         e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+    return InvalidInput.many(errors)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, the one way a process builds them; a bad value
+    raises ``InvalidInput`` naming its variable (not pydantic's error, which quotes it)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_problem(exc, "HITMACHINE_") from None
+
+
+__all__ = ["Settings", "load_settings", "settings_problem"]

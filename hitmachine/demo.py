@@ -39,7 +39,8 @@ MARKER = ".hitmachine-demo"
 WEB_USER = "demo-coordinator"
 
 
-def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
+def run_demo(base: Settings, *, directory: Path, port: int, foreground: bool = True) -> None:
+    """Run the demo with ``base`` (the command's settings) pointed at ``directory``."""
     # Before anything is deleted or started: on a taken port the adapters would publish to
     # whatever listens there (another Hitmachine answers 401 to our tokens).
     bind_tcp("127.0.0.1", port).close()
@@ -47,8 +48,8 @@ def run_demo(*, directory: Path, port: int, foreground: bool = True) -> None:
     env = {**os.environ, "HITMACHINE_DATABASE_URL": f"sqlite:///{directory / 'hitmachine.db'}",
            "HITMACHINE_KEYS_DIR": str(directory / "keys"),
            "HITMACHINE_API_DOCS": "true"}  # served by the app itself, if the docs extra is in
-    settings = Settings(database_url=env["HITMACHINE_DATABASE_URL"],
-                        keys_dir=Path(env["HITMACHINE_KEYS_DIR"]))
+    settings = base.model_copy(update={"database_url": env["HITMACHINE_DATABASE_URL"],
+                                       "keys_dir": Path(env["HITMACHINE_KEYS_DIR"])})
     for line in initialise(settings):
         print(line)
     adapter_keyring = directory / "adapter-keyring.json"

@@ -10,8 +10,9 @@ from hitmachine.api.app import create_app
 from hitmachine.config import Settings
 
 
-def document() -> dict[str, Any]:
-    spec: dict[str, Any] = create_app(Settings()).openapi()
+def document(settings: Settings | None = None) -> dict[str, Any]:
+    # Without settings, create_app loads this process's one Settings from the environment.
+    spec: dict[str, Any] = create_app(settings).openapi()
     return spec
 
 

@@ -10,18 +10,21 @@ and for many alike.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from hitmachine.domain.errors import Conflict, Unavailable
 
-APP = "hitmachine.api.app:create_app"
+if TYPE_CHECKING:
+    from hitmachine.config import Settings
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -56,12 +59,15 @@ def listen_url(host: str, port: int, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None,
           ssl_ca_certs: Path | None = None, require_client_cert: bool = False,
           access_log: bool = True, log_level: str = "info",
           on_listening: Callable[[str], None] | None = None) -> None:
-    """Bind, then tell ``on_listening`` the address, then serve until stopped."""
+    """Bind, then tell ``on_listening`` the address, then serve until stopped.
+
+    Every worker builds its app from ``settings``, the caller's already validated object
+    (pickled to worker processes), not from the environment a second time."""
     import ssl
 
     from hitmachine.logs import uvicorn_config
@@ -70,8 +76,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         # /metrics sums all workers' counts from files here (prometheus_client multiprocess
         # mode); set before the workers start, which read it when they import the client.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hitmachine-metrics-")
+    from hitmachine.api.app import create_app  # after the metrics directory is chosen
+
     config = uvicorn.Config(
-        APP, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+        functools.partial(create_app, settings), factory=True, host=host, port=port,
+        workers=workers, log_level=log_level,
         # JSON logs (hitmachine.logs); the request log is ours (RequestLogMiddleware).
         log_config=uvicorn_config(log_level, access_log), access_log=False,
         server_header=False, proxy_headers=False,

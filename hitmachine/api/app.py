@@ -15,7 +15,7 @@ from hitmachine.api import metrics as metrics_route
 from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestLogMiddleware
 from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
 from hitmachine.api.schemas import HouseholdQueryIn
-from hitmachine.config import Settings
+from hitmachine.config import Settings, load_settings
 from hitmachine.services import audit as audit_service
 from hitmachine.services import denials
 from hitmachine.services.context import Context
@@ -29,7 +29,10 @@ and every action is audited before its answer leaves.
 
 
 def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
-    settings = settings or (ctx.settings if ctx else Settings())
+    """The app for ``settings`` (or ``ctx``'s). Without either this is the entry point of
+    a process run as ``uvicorn --factory hitmachine.api.app:create_app``, and builds the
+    one ``Settings`` of that process; ``hitmachine serve`` passes its own down instead."""
+    settings = settings or (ctx.settings if ctx else load_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

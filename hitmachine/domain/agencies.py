@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 
@@ -22,6 +22,13 @@ class DisclosureRule(BaseModel):
 
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> DisclosureRule:
+        # Reversed bounds would disclose to no age at all, silently.
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        return self
 
     @property
     def age_bounded(self) -> bool:

@@ -32,7 +32,7 @@ from hitmachine.domain.errors import (AuthenticationFailed, FieldError, Hitmachi
 from hitmachine.keyservice import keyfile, tokens
 from hitmachine.keyservice.audit import AuditLog
 from hitmachine.keyservice.ratelimit import RateLimiter
-from hitmachine.keyservice.settings import KeyServiceSettings
+from hitmachine.keyservice.settings import KeyServiceSettings, load_keyservice_settings
 from hitmachine.keyservice.tokens import TokenEntry
 
 MEDIA_TYPE = "application/octet-stream"
@@ -207,8 +207,9 @@ async def _hitmachine_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: KeyServiceSettings | None = None) -> Starlette:
-    """The app; refuses to start without a private key file."""
-    settings = settings or KeyServiceSettings()
+    """The app; refuses to start without a private key file. Without ``settings`` this is
+    the entry point of a worker (``uvicorn --factory``), which loads its own once."""
+    settings = settings or load_keyservice_settings()
     svc = KeyService(settings)
     app = Starlette(routes=[
         Route("/healthz", health_endpoint, methods=["GET"]),

@@ -6,6 +6,7 @@ Runs where the key service runs (ideally another machine, another operator), wit
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
 from hitmachine.domain.errors import HitmachineError
 from hitmachine.keyservice import audit, keyfile, tokens
-from hitmachine.keyservice.settings import KeyServiceSettings
+from hitmachine.keyservice.settings import KeyServiceSettings, load_keyservice_settings
 
 # Plain click help, like the hitmachine command (hitmachine/cli.py says why).
 keyservice_app = typer.Typer(help="The OPRF key service for blind pseudonyms.",
@@ -27,8 +28,16 @@ token_app = typer.Typer(help="Key service tokens for adapters and the query path
 keyservice_app.add_typer(token_app, name="token")
 
 
+def _loaded() -> KeyServiceSettings:
+    """The settings, built once per command; a bad value ends it naming its variable."""
+    try:
+        return load_keyservice_settings()
+    except HitmachineError as exc:
+        _fail(exc)
+
+
 def _settings() -> KeyServiceSettings:
-    s = KeyServiceSettings()
+    s = _loaded()
     s.dir.mkdir(parents=True, exist_ok=True)
     os.chmod(s.dir, 0o700)
     return s
@@ -131,7 +140,7 @@ def token_revoke(token_id: int) -> None:
 @keyservice_app.command("audit", short_help="Evaluations per day and adapter.")
 def audit_totals() -> None:
     """Evaluations per day and adapter (counts: the key service knows nothing more)."""
-    s = KeyServiceSettings()
+    s = _loaded()
     typer.echo("day\tadapter\toutcome\tevaluations")
     for (day, adapter, outcome), count in sorted(audit.totals(audit.read(s.audit_path)).items()):
         typer.echo(f"{day}\t{adapter}\t{outcome}\t{count}")
@@ -148,17 +157,22 @@ def serve(
     """Serve the key service with uvicorn."""
     import uvicorn
 
+    from hitmachine.keyservice.app import create_app
     from hitmachine.server import bind_tcp
 
-    s = KeyServiceSettings()
+    s = _loaded()
     try:
         keyfile.load(s.key_path)  # refuse to start on a missing or exposed key file
         bind_tcp(host, port).close()  # a taken port in one line, not uvicorn's traceback
     except HitmachineError as exc:
         _fail(exc)
-    uvicorn.run("hitmachine.keyservice.app:create_app", factory=True, host=host, port=port,
-                workers=workers, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                access_log=False, log_level="info")
+    # One worker serves the settings loaded above; uvicorn starts more only from an import
+    # string, and each of those processes loads its own in the factory (same validation).
+    app = (functools.partial(create_app, s) if workers == 1
+           else "hitmachine.keyservice.app:create_app")
+    uvicorn.run(app, factory=True, host=host, port=port, workers=workers,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, access_log=False,
+                log_level="info")
 
 
 __all__ = ["keyservice_app"]

@@ -1,12 +1,15 @@
 """The key service's own configuration (``HITMACHINE_KEYSERVICE_*``), apart from the
-Veiligheidshuis's ``Settings``: the two run on different machines under different operators."""
+Veiligheidshuis's ``Settings``: the two run on different machines under different operators.
+Validated when built, like ``Settings``: each process builds it once, at its entry point."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hitmachine.config import settings_problem
 
 
 class KeyServiceSettings(BaseSettings):
@@ -24,6 +27,14 @@ class KeyServiceSettings(BaseSettings):
     per_minute: int = Field(default=2_000_000, ge=1)
     per_day: int = Field(default=20_000_000, ge=1)
 
+    @field_validator("dir")
+    @classmethod
+    def _dir(cls, value: Path) -> Path:
+        # Made by `hitmachine keyservice init`, so it need not exist yet; a file is wrong.
+        if value.exists() and not value.is_dir():
+            raise ValueError("is a file, not a directory")
+        return value
+
     @property
     def key_path(self) -> Path:
         return self.dir / "oprf-keys.json"
@@ -37,4 +48,13 @@ class KeyServiceSettings(BaseSettings):
         return self.dir / "audit.jsonl"
 
 
-__all__ = ["KeyServiceSettings"]
+def load_keyservice_settings() -> KeyServiceSettings:
+    """The key service's settings from the environment; a bad value raises ``InvalidInput``
+    naming its variable, never quoting the value."""
+    try:
+        return KeyServiceSettings()
+    except ValidationError as exc:
+        raise settings_problem(exc, "HITMACHINE_KEYSERVICE_") from None
+
+
+__all__ = ["KeyServiceSettings", "load_keyservice_settings"]

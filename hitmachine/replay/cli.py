@@ -147,9 +147,13 @@ def replay_command(
     """Replay a manual hit/no-hit test: publish the extracts through the adapter, ask about
     every household through the query API as on the reference date, compare with the manual
     answers, and write summary.json and a report. See docs/replay.md."""
+    from hitmachine.cli_support import settings as load_settings
     from hitmachine.replay.engine import ReplayOptions, run_replay
     from hitmachine.replay.inputs import ReplayInputError
 
+    # An embedded instance is configured like any other (HITMACHINE_*); a remote one is not
+    # ours to configure, so its replay does not read the variables at all.
+    settings = load_settings() if server is None else None
     try:
         options = ReplayOptions(
             households=households, extracts=extracts,
@@ -160,7 +164,7 @@ def replay_command(
             batch_size=batch_size, lang=lang.value)
         options.check()
         with RichProgress(err) as progress:
-            outcome = run_replay(options, progress)
+            outcome = run_replay(options, progress, settings)
     except ReplayInputError as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             err.print(f"[red]error:[/red] {escape(str(problem))}", soft_wrap=True)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from hitmachine.config import Settings, load_settings
 from hitmachine.domain.errors import HitmachineError, InvalidInput, Unavailable
 from hitmachine.replay.inputs import Household, ReplayInput, load_inputs
 
@@ -173,9 +174,7 @@ class EmbeddedTarget:
 
     description = "embedded"
 
-    def __init__(self, keep: Path | None = None) -> None:
-        from hitmachine.config import Settings
-
+    def __init__(self, base: Settings, keep: Path | None = None) -> None:
         self.keep = keep
         self.directory: Path | None = None
         self.url = ""
@@ -183,9 +182,9 @@ class EmbeddedTarget:
         self.adapter_tokens: dict[str, str] = {}
         self.keyring: Path | None = None
         self._server: _ServerThread | None = None
-        # The agencies and purposes come from the environment as for any instance
-        # (HITMACHINE_AGENCIES, ...); where the data lives is the replay's own business.
-        self._base = Settings()
+        # The agencies and purposes are the caller's settings, from the environment as for
+        # any instance (HITMACHINE_AGENCIES, ...); where the data lives is the replay's own.
+        self._base = base
 
     def agencies(self) -> dict[str, str]:
         return {a.code: a.name for a in self._base.agencies}
@@ -211,7 +210,6 @@ class EmbeddedTarget:
             raise InvalidInput("keep-instance", "must be a new or empty directory")
 
     def start(self, inputs: ReplayInput, run_id: str) -> None:
-        from hitmachine.config import Settings
         from hitmachine.domain.principal import Role
         from hitmachine.instance import initialise
         from hitmachine.services import admin
@@ -222,11 +220,11 @@ class EmbeddedTarget:
             self.directory = self.keep.resolve()
         else:
             self.directory = Path(tempfile.mkdtemp(prefix="hitmachine-replay-"))
-        settings = Settings(
-            database_url=f"sqlite:///{self.directory / 'hitmachine.db'}",
-            keys_dir=self.directory / "keys",
+        settings = self._base.model_copy(update={
+            "database_url": f"sqlite:///{self.directory / 'hitmachine.db'}",
+            "keys_dir": self.directory / "keys",
             # One query per household, however large the household is.
-            max_members=max(self._base.max_members, inputs.largest_household))
+            "max_members": max(self._base.max_members, inputs.largest_household)})
         initialise(settings)
         ctx = Context.from_settings(settings)
         request_id = f"replay-{run_id}"
@@ -476,7 +474,10 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def run_replay(options: ReplayOptions, progress: Progress | None = None) -> ReplayOutcome:
+def run_replay(options: ReplayOptions, progress: Progress | None = None,
+               settings: Settings | None = None) -> ReplayOutcome:
+    """Run the replay; an embedded instance takes its agencies, purposes and limits from
+    ``settings`` (by default this process's, loaded from the environment)."""
     from hitmachine.replay.report import write_outputs
     from hitmachine.replay.summary import summarise
 
@@ -490,7 +491,7 @@ def run_replay(options: ReplayOptions, progress: Progress | None = None) -> Repl
         target = RemoteTarget(options.server, options.token, publish=options.publish,
                               adapter_tokens=options.adapter_tokens, keyring=options.keyring)
     else:
-        target = EmbeddedTarget(options.keep_instance)
+        target = EmbeddedTarget(settings or load_settings(), options.keep_instance)
 
     progress.start("checking input files", 1)
     names = target.agencies()
