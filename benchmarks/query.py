@@ -1,16 +1,33 @@
-"""Audited household queries through the real HTTP API, against the ceiling of the stack.
+"""Audited household queries through the real HTTP API: server CPU per query, latency.
 
-    .venv/bin/python benchmarks/query.py [--entries 1000000] [--seconds 15] [--concurrency 16]
-                                         [--workers 2] [--databases sqlite,postgresql]
+    .venv/bin/python benchmarks/query.py [--entries 1000000] [--seconds 15] [--workers 2]
+                                         [--databases sqlite,postgresql]
+                                         [--loop closed|open|both] [--concurrency 16]
+                                         [--rate 200] [--connections 256]
 
 For each database it fills an index with ``--entries`` entries over the five agencies
 (70% BSN + name key, 30% name key only), serves it with ``hitmachine serve --workers 2``
-and runs household queries of 4 members (hits and misses, BSN and name-only) at the given
-concurrency, each answered only after its audit record is committed. In the same run and
-with the same server settings it measures the bare endpoint ``/bench/parse`` that parses
-the same body and does nothing else. It prints queries/s, p50/p99 latency and the ratio to
-that ceiling, and checks that every answer has its audit record.
-Goal (issue 3): at least 50% of the ceiling on both databases, p99 under 50 ms.
+and sends household queries of 4 members (hits and misses, BSN and name-only), each
+answered only after its audit record is committed. It checks that every answer has its
+audit record and prints, per mode, the **server CPU per audited query**: user + system CPU
+of the server process and all its workers during the measurement, divided by the number
+of queries answered 200 (on PostgreSQL also the CPU of the database's backends on this
+machine, as a separate figure).
+
+``--loop closed`` (the default): ``--concurrency`` connections each send the next query as
+soon as the previous answer is in, for ``--seconds``. In the same run and with the same
+server settings it measures the bare endpoint ``/bench/parse`` that parses the same body
+and does nothing else, and prints queries/s, p50/p99 latency and the ratio to that ceiling.
+
+``--loop open``: queries are sent at a fixed ``--rate`` per second for ``--seconds``,
+whatever the answers do, over up to ``--connections`` connections; each latency runs from
+the query's scheduled send time, so queueing counts. It prints p50/p90/p99/max latency,
+the achieved rate, errors, and whether the client kept to the schedule.
+``--loop both`` runs the two in turn against the same server.
+
+Goal (issue 15): the redesign costs at most 15% more server CPU per audited query than the
+figure before it, and the open-loop p99 at a moderate rate (200/s) stays under 50 ms on
+both databases.
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -36,7 +54,7 @@ from sqlalchemy.pool import NullPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.loadgen import post_request, run_load  # noqa: E402
+from benchmarks.loadgen import LoadResult, OpenLoopResult, post_request, run_load, run_open_loop  # noqa: E402
 from hitmachine.config import Settings  # noqa: E402
 from hitmachine.domain.clock import utc_now_iso  # noqa: E402
 from hitmachine.domain.identity import normalise_identity  # noqa: E402
@@ -177,23 +195,81 @@ def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.
     raise SystemExit(f"server did not start; see {log}")
 
 
-def server_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
-    """User + system CPU of the server and its worker processes so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = [proc.pid]
-    try:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    total = 0.0
-    for pid in pids:
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, found through every thread's children (Linux /proc)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        except (OSError, IndexError):
-            pass
-    return total
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads) so far; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return 0.0
+
+
+def server_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU of the server and its worker processes so far."""
+    return sum(_process_cpu(pid) for pid in _process_tree(proc.pid))
+
+
+def backend_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU so far of each local PostgreSQL backend connected to ``database``, by pid (a
+    backend names its database in its process title)."""
+    found: dict[int, float] = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+            pid = int(cmdline.parent.name)
+            found[pid] = _process_cpu(pid)
+    return found
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    server: float
+    backends: dict[int, float]
+
+
+class CpuMeter:
+    """CPU spent by the server (and the database's local backends) between two samples."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], database: str | None) -> None:
+        self._proc, self._database = proc, database
+        self._start = self.sample()
+
+    def sample(self) -> CpuSample:
+        backends = backend_cpu_seconds(self._database) if self._database else {}
+        return CpuSample(server_cpu_seconds(self._proc), backends)
+
+    def per_query(self, label: str, answered: int) -> tuple[float, str]:
+        """Server CPU seconds per answered query since the meter started, and a line
+        saying so."""
+        end = self.sample()
+        server = end.server - self._start.server
+        per_query = server / max(answered, 1)
+        line = (f"  server CPU per audited query ({label}): {per_query * 1e6:.0f} µs"
+                f"  [user+system of the server and its workers: {server:.2f} s"
+                f" over {answered:,} answered queries]")
+        if self._database:
+            # A backend that ended during the run is missed; one that started counts fully.
+            backends = sum(cpu - self._start.backends.get(pid, 0.0)
+                           for pid, cpu in end.backends.items())
+            line += (f"\n  PostgreSQL backend CPU per audited query ({label}):"
+                     f" {backends / max(answered, 1) * 1e6:.0f} µs (not in the figure above)")
+        return per_query, line
 
 
 def free_port() -> int:
@@ -229,70 +305,158 @@ def query_count(url: str) -> int:
     return int(n)
 
 
-def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    print(f"\n== {name}")
+@dataclass(frozen=True)
+class Target:
+    """A served instance under test, with the pre-encoded requests to send it."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    audited: list[bytes]
+    bare: list[bytes]
+
+    @property
+    def pg_database(self) -> str | None:
+        parsed = make_url(self.url)
+        return parsed.database if parsed.get_backend_name() == "postgresql" else None
+
+
+def prepare(url: str, entries: int, workdir: Path) -> tuple[str, list[bytes]]:
+    """Initialise an instance with a filled index: a coordinator token and query bodies."""
     rng = random.Random(42)
     settings = Settings(database_url=url, keys_dir=workdir / "keys")
     initialise(settings)
-    published, unknown = fill_index(settings, args.entries, rng)
+    published, unknown = fill_index(settings, entries, rng)
     ctx = Context.from_settings(settings)
     _, token = admin.create_token(ctx, admin.CONSOLE, name="benchmark coordinator",
                                   role=Role.COORDINATOR, agency=None, expires_at=None,
                                   request_id="bench")
     ctx.close()
-    bodies = households(published, unknown, rng)
+    return token, households(published, unknown, rng)
+
+
+def sample_check(port: int, token: str, bodies: list[bytes]) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    endpoint = f"http://127.0.0.1:{port}/v1/queries/household"
+    check = httpx.post(endpoint, content=bodies[0], headers=headers)
+    assert check.status_code == 200, check.text
+    hits = sum(m["known"] for b in bodies[:50]
+               for m in httpx.post(endpoint, content=b, headers=headers).json()["members"])
+    print(f"  sample: {hits} of 200 members known (hits and misses mixed)")
+
+
+def audit_line(result: LoadResult, recorded: int) -> str:
+    ok = result.answered
+    return (f"  answers {ok}, query.household audit records {recorded}"
+            f" ({'all audited' if recorded >= ok else 'MISSING RECORDS'})")
+
+
+def measure_closed(target: Target, args: argparse.Namespace) -> dict[str, float]:
+    print(f"  closed loop, concurrency {args.concurrency}, {args.seconds:.0f}s:")
+    run_load("127.0.0.1", target.port, target.bare, concurrency=args.concurrency, seconds=2)
+    cpu = CpuMeter(target.proc, None)
+    ceiling = run_load("127.0.0.1", target.port, target.bare, concurrency=args.concurrency,
+                       seconds=args.seconds)
+    bare_cpu, _ = cpu.per_query("bare", ceiling.answered)
+    run_load("127.0.0.1", target.port, target.audited, concurrency=args.concurrency, seconds=2)
+    before = query_count(target.url)
+    cpu = CpuMeter(target.proc, target.pg_database)
+    result = run_load("127.0.0.1", target.port, target.audited, concurrency=args.concurrency,
+                      seconds=args.seconds)
+    query_cpu, cpu_line = cpu.per_query("closed loop", result.answered)
+    recorded = query_count(target.url) - before
+    print(ceiling.line("  bare endpoint (ceiling)")
+          + f"   server CPU {bare_cpu * 1e6:5.0f} µs/req")
+    print(result.line("  audited household query"))
+    print(cpu_line)
+    ratio = result.rate / ceiling.rate
+    print(f"  ratio to ceiling {ratio:.0%}")
+    print(audit_line(result, recorded))
+    return {"ceiling": ceiling.rate, "rate": result.rate, "ratio": ratio,
+            "p50_ms": result.percentile(50) * 1000, "p99_ms": result.percentile(99) * 1000,
+            "cpu_us": query_cpu * 1e6}
+
+
+def measure_open(target: Target, args: argparse.Namespace) -> dict[str, float]:
+    print(f"  open loop, {args.rate:.0f} queries/s, {args.seconds:.0f}s:")
+    run_open_loop("127.0.0.1", target.port, target.audited, rate=args.rate, seconds=2,
+                  connections=args.connections)
+    before = query_count(target.url)
+    cpu = CpuMeter(target.proc, target.pg_database)
+    result: OpenLoopResult = run_open_loop("127.0.0.1", target.port, target.audited,
+                                           rate=args.rate, seconds=args.seconds,
+                                           connections=args.connections)
+    query_cpu, cpu_line = cpu.per_query(f"open loop at {args.rate:.0f}/s", result.answered)
+    recorded = query_count(target.url) - before
+    print("\n".join("  " + line for line in result.lines()))
+    print(cpu_line)
+    print(audit_line(result, recorded))
+    return {"open_rate": result.rate, "open_p50_ms": result.percentile(50) * 1000,
+            "open_p99_ms": result.percentile(99) * 1000,
+            "open_max_ms": result.percentile(100) * 1000, "open_errors": result.errors,
+            "open_kept_up": float(result.kept_up), "open_cpu_us": query_cpu * 1e6}
+
+
+def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    print(f"\n== {name}")
+    token, bodies = prepare(url, args.entries, workdir)
     port = free_port()
-    proc = serve(settings, port, args.workers, workdir / f"server-{name}.log")
+    proc = serve(Settings(database_url=url, keys_dir=workdir / "keys"), port, args.workers,
+                 workdir / f"server-{name}.log")
+    target = Target(url, port, proc,
+                    [post_request("127.0.0.1", port, "/v1/queries/household", b, token)
+                     for b in bodies],
+                    [post_request("127.0.0.1", port, "/bench/parse", b, token) for b in bodies])
+    results: dict[str, float] = {}
     try:
-        audited = [post_request("127.0.0.1", port, "/v1/queries/household", b, token) for b in bodies]
-        bare = [post_request("127.0.0.1", port, "/bench/parse", b, token) for b in bodies]
-        check = httpx.post(f"http://127.0.0.1:{port}/v1/queries/household", content=bodies[0],
-                           headers={"Authorization": f"Bearer {token}",
-                                    "Content-Type": "application/json"})
-        assert check.status_code == 200, check.text
-        hits = sum(m["known"] for b in bodies[:50] for m in httpx.post(
-            f"http://127.0.0.1:{port}/v1/queries/household", content=b,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        ).json()["members"])
-        print(f"  sample: {hits} of 200 members known (hits and misses mixed)")
-        run_load("127.0.0.1", port, bare, concurrency=args.concurrency, seconds=2)  # warm up
-        cpu = server_cpu_seconds(proc)
-        ceiling = run_load("127.0.0.1", port, bare, concurrency=args.concurrency,
-                           seconds=args.seconds)
-        bare_cpu = (server_cpu_seconds(proc) - cpu) / max(ceiling.requests, 1)
-        before = query_count(url)
-        run_load("127.0.0.1", port, audited, concurrency=args.concurrency, seconds=2)  # warm up
-        warm = query_count(url) - before
-        cpu = server_cpu_seconds(proc)
-        result = run_load("127.0.0.1", port, audited, concurrency=args.concurrency,
-                          seconds=args.seconds)
-        query_cpu = (server_cpu_seconds(proc) - cpu) / max(result.requests, 1)
-        recorded = query_count(url) - before - warm
+        sample_check(port, token, bodies)
+        if args.loop in ("closed", "both"):
+            results |= measure_closed(target, args)
+        if args.loop in ("open", "both"):
+            results |= measure_open(target, args)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    print(ceiling.line("bare endpoint (ceiling)") + f"   server CPU {bare_cpu * 1e6:5.0f} µs/req")
-    print(result.line("audited household query") + f"   server CPU {query_cpu * 1e6:5.0f} µs/req")
-    ok = result.statuses.get(200, 0)
-    ratio = result.rate / ceiling.rate
-    print(f"  ratio to ceiling {ratio:.0%}; answers {ok}, audit records {recorded}"
-          f" ({'all audited' if recorded >= ok else 'MISSING RECORDS'})")
-    return {"ceiling": ceiling.rate, "rate": result.rate, "ratio": ratio,
-            "p50_ms": result.percentile(50) * 1000, "p99_ms": result.percentile(99) * 1000}
+    return results
+
+
+def summary_line(name: str, r: dict[str, float]) -> str:
+    parts = []
+    if "rate" in r:
+        parts.append(f"closed {r['rate']:.0f} q/s of {r['ceiling']:.0f} ceiling = {r['ratio']:.0%},"
+                     f" p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms,"
+                     f" server CPU {r['cpu_us']:.0f} µs/query")
+    if "open_rate" in r:
+        kept = "" if r["open_kept_up"] else " (CLIENT FELL BEHIND)"
+        goal = "met" if r["open_p99_ms"] < 50 and not r["open_errors"] else "NOT MET"
+        parts.append(f"open {r['open_rate']:.0f} q/s, p50 {r['open_p50_ms']:.1f} ms,"
+                     f" p99 {r['open_p99_ms']:.1f} ms (< 50 ms: {goal}),"
+                     f" max {r['open_max_ms']:.1f} ms, errors {r['open_errors']:.0f},"
+                     f" server CPU {r['open_cpu_us']:.0f} µs/query{kept}")
+    return f"  {name:<10} " + f"\n  {'':<10} ".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--loop", choices=("closed", "open", "both"), default="closed")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed loop: connections")
+    parser.add_argument("--rate", type=float, default=200, help="open loop: queries per second")
+    parser.add_argument("--connections", type=int, default=256,
+                        help="open loop: most connections open at once")
     parser.add_argument("--pg-url", default=os.environ.get(
         "HITMACHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    print(f"{args.entries:,} entries, concurrency {args.concurrency}, {args.workers} workers, "
-          f"{args.seconds:.0f}s per measurement, {os.cpu_count()} CPUs")
+    if min(args.entries, args.seconds, args.workers, args.concurrency, args.rate,
+           args.connections) <= 0:
+        parser.error("--entries, --seconds, --workers, --concurrency, --rate and --connections"
+                     " must be positive")
+    print(f"{args.entries:,} entries, {args.workers} workers, {args.seconds:.0f}s per measurement,"
+          f" {args.loop} loop (concurrency {args.concurrency}, rate {args.rate:.0f}/s),"
+          f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="hm-bench-") as tmp:
         workdir = Path(tmp)
@@ -302,10 +466,9 @@ def main() -> None:
             else:
                 with scratch_postgres(args.pg_url) as url:
                     results[name] = bench_database(name, url, args, workdir)
-    print("\nsummary")
+    print(f"\nsummary (load average {os.getloadavg()[0]:.2f})")
     for name, r in results.items():
-        print(f"  {name:<10} {r['rate']:7.0f} q/s of {r['ceiling']:7.0f} ceiling = {r['ratio']:.0%};"
-              f" p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+        print(summary_line(name, r))
 
 
 if __name__ == "__main__":
