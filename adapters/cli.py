@@ -18,8 +18,15 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.config import (DEFAULT_BATCH, DEFAULT_DEADLINE, DEFAULT_MAX_REJECT_FRACTION, Options,
-                             build_options, default_state_dir, load_config)
+from adapters.config import (
+    DEFAULT_BATCH,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_REJECT_FRACTION,
+    Options,
+    build_options,
+    default_state_dir,
+    load_config,
+)
 from adapters.errors import EXIT_INTERRUPTED, AdapterError, AdapterUsageError
 from adapters.mapping import load_mapping, shipped_mappings
 from adapters.progress import Reporter

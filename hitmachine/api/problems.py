@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hitmachine.api.auth import client_address, principal_for_failure
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import FieldError, HitmachineError, Unavailable
-from hitmachine.services import query as query_service
 from hitmachine.domain.principal import ANONYMOUS
 from hitmachine.services import denials
+from hitmachine.services import query as query_service
 
 log = logging.getLogger("hitmachine.api")
 PROBLEM_JSON = "application/problem+json"

@@ -27,8 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hitmachine.domain import oprf
-from hitmachine.domain.errors import (AuthenticationFailed, FieldError, HitmachineError,
-                                      InvalidInput, LimitExceeded)
+from hitmachine.domain.errors import (
+    AuthenticationFailed,
+    FieldError,
+    HitmachineError,
+    InvalidInput,
+    LimitExceeded,
+)
 from hitmachine.keyservice import keyfile, tokens
 from hitmachine.keyservice.audit import AuditLog
 from hitmachine.keyservice.ratelimit import RateLimiter

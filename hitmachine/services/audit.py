@@ -20,9 +20,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import time
 import logging
 import threading
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence

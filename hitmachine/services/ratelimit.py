@@ -29,8 +29,8 @@ the defence off exactly when someone floods the service.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import functools
+import hashlib
 import logging
 import math
 import threading

@@ -136,7 +136,7 @@ def test_no_entries_no_hits() -> None:
 
 # --------------------------------------------------------------------------- end to end
 
-CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 PSEUDONYMISER = HmacPseudonymiser(Keyring("hmac", (KeyVersion(1, b"\x11" * 32, CREATED),
                                                    KeyVersion(2, b"\x22" * 32, CREATED))))
 JAN = {"surname": "Berg", "prefix": "van der", "given_names": "Jan",

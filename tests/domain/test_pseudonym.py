@@ -41,7 +41,7 @@ from hitmachine.keystore import (
 
 # --------------------------------------------------------------------------- fixtures
 
-CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def secret(label: str) -> bytes:

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hitmachine.services.context import Context
-from hitmachine.store.schema import entries, syncs, tokens as token_table
+from hitmachine.store.schema import entries, syncs
+from hitmachine.store.schema import tokens as token_table
 from tests.conftest import Tokens
 
 SYNC = "00000000-0000-4000-8000-000000000000"

@@ -257,14 +257,14 @@ def test_token_expiry_must_be_future_bounded_and_in_range(
 
 def test_token_expiry_within_the_lifetime_is_kept(client: TestClient, tokens: Tokens,
                                                   ctx: Context) -> None:
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).replace(microsecond=0)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(microsecond=0)
     r = _create(client, tokens, name="monthly", expires_at=soon.isoformat())
     assert r.status_code == 201
     assert r.json()["info"]["expires_at"].startswith(soon.strftime("%Y-%m-%dT%H:%M:%S"))
     lifetime = ctx.settings.token_lifetime_days
     r = _create(client, tokens, name="default")
     expires = dt.datetime.fromisoformat(r.json()["info"]["expires_at"].replace("Z", "+00:00"))
-    assert abs(expires - dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=lifetime)
+    assert abs(expires - dt.datetime.now(dt.UTC) - dt.timedelta(days=lifetime)
                ) < dt.timedelta(minutes=5)
 
 

@@ -184,8 +184,8 @@ def test_one_batch_number_with_two_contents_at_once_is_409_not_503(
         sync = r.json()["sync_id"]
         bodies = [_entries(20), _entries(20)]
         answers = _at_once(server.url, [
-            (lambda c, b=b: c.put(f"/v1/publish/syncs/{sync}/batches/0", json={"entries": b},
-                                  headers=adapter.headers)) for b in bodies])
+            (lambda c, b=b, sync=sync: c.put(f"/v1/publish/syncs/{sync}/batches/0",
+                                             json={"entries": b}, headers=adapter.headers)) for b in bodies])
         statuses = sorted(r.status_code for r in answers)
         assert statuses == [200, 409], (round_no, [(r.status_code, r.text) for r in answers])
         winner = bodies[[r.status_code for r in answers].index(200)]
@@ -260,8 +260,8 @@ def test_batches_in_flight_side_by_side_then_commit(
         sync = r.json()["sync_id"]
         bodies = [_entries(30) for _ in range(4)]
         answers = _at_once(server.url, [
-            (lambda c, n=n, b=b: c.put(f"/v1/publish/syncs/{sync}/batches/{n}",
-                                       json={"entries": b}, headers=adapter.headers))
+            (lambda c, n=n, b=b, sync=sync: c.put(f"/v1/publish/syncs/{sync}/batches/{n}",
+                                                  json={"entries": b}, headers=adapter.headers))
             for n, b in enumerate(bodies)])
         assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
         r = adapter.http.post(f"/v1/publish/syncs/{sync}/commit",
