@@ -11,7 +11,6 @@ See ``adapters/README.md``; exit codes are in ``adapters/errors.py``.
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -236,4 +235,4 @@ def main() -> None:
 __all__ = ["app", "main", "run_sync"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
