@@ -67,6 +67,7 @@ class HotPath:
             conn = self._db.engine.raw_connection()
             if not self._db.is_sqlite:
                 # Each look-up is one statement: no transaction left open between requests.
+                assert conn.dbapi_connection is not None  # a fresh, open connection
                 conn.dbapi_connection.autocommit = True
             self._local.conn = conn
             with self._lock:
