@@ -202,7 +202,7 @@ def test_token_names_are_unique_across_tokens_and_accounts(
         users.create_user(ctx, admin.CONSOLE, name="console", role=Role.ADMIN,
                           password=PASSWORD, request_id="t")
     # A revoked token's name is free again: its records keep its own id.
-    first = next(t for t in admin.list_tokens(ctx) if t.name == "coord1")
+    first = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "coord1")
     admin.revoke_token(ctx, admin.CONSOLE, first.id, "t")
     again = _create(client, tokens, name="Coord1")
     assert again.status_code == 201 and again.json()["info"]["id"] != first.id
@@ -232,12 +232,12 @@ def test_audit_records_say_which_token_or_account_acted(
         client: TestClient, tokens: Tokens, ctx: Context) -> None:
     r = _create(client, tokens, name="new one")
     assert r.status_code == 201
-    admin_token = next(t for t in admin.list_tokens(ctx) if t.name == "test admin")
+    admin_token = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "test admin")
     [created] = _records(ctx, "token.create")[-1:]
     assert created["actor"] == "test admin"
     assert created["detail"]["actor_id"] == f"token:{admin_token.id}"
     client.post("/v1/queries/household", json=_query(), headers=tokens.header("coordinator"))
-    coordinator = next(t for t in admin.list_tokens(ctx) if t.name == "test coordinator")
+    coordinator = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "test coordinator")
     [query] = _records(ctx, "query.household")
     assert query["detail"]["actor_id"] == f"token:{coordinator.id}"
     # The console acts without a token: no actor_id, and no token can pose as it.
