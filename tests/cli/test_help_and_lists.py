@@ -70,7 +70,7 @@ def instance(tmp_path: Path) -> Path:
 def test_lists_have_headings(instance: Path) -> None:
     created = run(instance, "token", "create", "--role", "coordinator", "--name", "Cora")
     assert created.returncode == 0, created.stderr
-    made = run(instance, "user", "create", "--role", "coordinator", "--name", "Cora",
+    made = run(instance, "user", "create", "--role", "coordinator", "--name", "Cas",
                stdin="paard-batterij-nietje\n")
     assert made.returncode == 0, made.stderr
     tokens = run(instance, "token", "list").stdout.splitlines()
@@ -78,7 +78,7 @@ def test_lists_have_headings(instance: Path) -> None:
     assert tokens[1].split("\t")[1:] == ["coordinator", "-", "active", "Cora"]
     users = run(instance, "user", "list").stdout.splitlines()
     assert users[0].split("\t") == ["id", "role", "state", "last sign-in", "name"]
-    assert users[1].endswith("\tCora")
+    assert users[1].endswith("\tCas")
     keys = run(instance, "keys", "list").stdout.splitlines()
     assert keys[0].split("\t") == ["version", "state", "created"]
     subject = run(instance, "audit", "subject", stdin="111222333\n")
