@@ -147,7 +147,7 @@ def test_replay_against_a_running_server(settings: Settings, ctx: Context,
     assert sorted(r["case_reference"].rsplit(" ", 1)[1] for r in records) == [
         "G1", "G1", "G2", "G2", "G3", "G3"]
     assert {r["detail"]["query_date"] for r in records} == {REFERENCE}
-    assert {r["actor"] for r in records} == {"test researcher "}
+    assert {r["actor"] for r in records} == {"test researcher"}
     report = (first / "out" / "report.md").read_text()
     assert f"de Hitmachine op {server.url}" in report
     assert "Niet vergeleken (geen extractbestand): 1 voor om." in report
