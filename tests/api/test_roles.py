@@ -128,4 +128,4 @@ def test_adapter_cannot_touch_another_agencys_sync(client: TestClient, tokens: T
 
 def query_ok(client: TestClient, tokens: Tokens) -> bool:
     r = client.post("/v1/queries/household", json=QUERY_BODY, headers=tokens.header("coordinator"))
-    return r.status_code == 200
+    return bool(r.status_code == 200)

@@ -87,7 +87,7 @@ def test_lists_have_headings(instance: Path) -> None:
 
 
 def test_key_service_lists_have_headings_and_serve_refuses_a_taken_port(tmp_path: Path) -> None:
-    env = {"HITMACHINE_KEYSERVICE_DIR": str(tmp_path / "ks")}
+    env: dict[str, Any] = {"HITMACHINE_KEYSERVICE_DIR": str(tmp_path / "ks")}
     assert run(tmp_path, "keyservice", "init", **env).returncode == 0
     assert run(tmp_path, "keyservice", "token", "create", "--name", "om", **env).returncode == 0
     versions = run(tmp_path, "keyservice", "versions", **env).stdout.splitlines()

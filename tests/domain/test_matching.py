@@ -143,7 +143,7 @@ JAN = {"surname": "Berg", "prefix": "van der", "given_names": "Jan",
        "date_of_birth": "1990-05-17"}
 
 
-def pseudonymise(version: int = 1, **person: str) -> PseudonymSet:
+def pseudonymise(version: int = 1, /, **person: str) -> PseudonymSet:
     return PSEUDONYMISER.pseudonymise([normalise_identity(**person)], version)[0]
 
 

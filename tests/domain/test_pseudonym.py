@@ -329,7 +329,7 @@ GOOD_KEY_B64 = base64.b64encode(secret("a")).decode()
 
 
 def keyring_doc(**changes: object) -> str:
-    doc = {"format": FORMAT, "scheme": "hmac",
+    doc: dict[str, object] = {"format": FORMAT, "scheme": "hmac",
            "keys": [{"version": 1, "key": GOOD_KEY_B64, "created": CREATED.isoformat(),
                      "active": True}]}
     doc.update(changes)

@@ -175,8 +175,9 @@ def test_a_case_reference_holding_a_bsn_is_refused(client: TestClient, tokens: T
 # --- finding 9: token names, one namespace with accounts, and who acted ---------------------
 
 def _create(client: TestClient, tokens: Tokens, **body: Any) -> httpx.Response:
-    return client.post("/v1/admin/tokens", json={"role": "coordinator", **body},
-                       headers=tokens.header("admin"))
+    r: httpx.Response = client.post("/v1/admin/tokens", json={"role": "coordinator", **body},
+                                    headers=tokens.header("admin"))
+    return r
 
 
 @pytest.mark.parametrize("name", ["console", "Console", " anonymous ", "ANONYMOUS", "a\nb",
@@ -357,9 +358,10 @@ def web_client(settings: Settings) -> Iterator[tuple[Context, TestClient]]:
 def _web_ask(client: TestClient, case_reference: str = "VH-2026-0042") -> httpx.Response:
     from tests.web.util import token_of
 
-    return client.post("/resultaat", data={
+    r: httpx.Response = client.post("/resultaat", data={
         "csrf_token": token_of(client, "/zoeken"), "doel": "casusoverleg",
         "zaaknummer": case_reference, "lid-0-bsn": "111222333"})
+    return r
 
 
 # --- finding 14 (d): an exhausted budget on the web pages -----------------------------------

@@ -358,7 +358,7 @@ def test_export_lets_anyone_recompute_every_leaf_and_is_audited(log: Context) ->
     assert len(rows) == N // 10  # add_records numbers from 0 in each of the N/10 rounds
     for row in rows:
         assert row["case_reference"] == 'VH-3\n"forged",x\r\n'
-        item: dict[str, Any] = dict(row, seq=int(row["seq"]), id=int(row["id"]))
+        item = dict(row, seq=int(row["seq"]), id=int(row["id"]))
         item.update({name: None for name in row["null_fields"].split()})
         assert independent_leaf_hash(item) == row["leaf_hash"]
     with log.db.read() as conn:
