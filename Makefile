@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv openapi screenshots clean
+.PHONY: demo test lint venv openapi screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Ruff over all the code; mypy --strict over the packages and the tests (benchmarks/ are
+# scripts run by hand, checked by ruff only). Settings in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy hitmachine adapters tests
+
 openapi: $(STAMP)
 	$(BIN)/python -m hitmachine.openapi_export > openapi/openapi.json
 
@@ -30,4 +36,4 @@ screenshots: $(STAMP)
 	HITMACHINE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web/test_browser.py -k axe
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -11,15 +11,21 @@ See ``adapters/README.md``; exit codes are in ``adapters/errors.py``.
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
 
-from adapters.config import (DEFAULT_BATCH, DEFAULT_DEADLINE, DEFAULT_MAX_REJECT_FRACTION, Options,
-                             build_options, default_state_dir, load_config)
+from adapters.config import (
+    DEFAULT_BATCH,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_REJECT_FRACTION,
+    Options,
+    build_options,
+    default_state_dir,
+    load_config,
+)
 from adapters.errors import EXIT_INTERRUPTED, AdapterError, AdapterUsageError
 from adapters.mapping import load_mapping, shipped_mappings
 from adapters.progress import Reporter
@@ -236,4 +242,4 @@ def main() -> None:
 __all__ = ["app", "main", "run_sync"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

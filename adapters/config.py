@@ -153,15 +153,7 @@ def load_config(path: Path) -> dict[str, Any]:
         if not isinstance(value, want) or (isinstance(value, bool) and bool not in want):
             raise AdapterUsageError(f"config {path}: {raw_key} must be a "
                                     f"{' or '.join(t.__name__ for t in want)}")
-        if key in _PATHS and key != "mapping":
-            value = base / Path(value).expanduser()
-        elif key == "mapping" and not _is_shipped_name(value):
-            value = base / Path(value).expanduser()
-        elif key == "source" and not is_database_url(value):
-            value = base / Path(value).expanduser()
-        elif key == "source":
-            value = _sqlite_from(base, str(value))
-        out[key] = value
+        out[key] = _relative_to(base, key, value) if isinstance(value, str) else value
     if "token" in out:
         try:
             check_private(path)
@@ -186,6 +178,19 @@ def _sqlite_from(base: Path, url: str) -> str:
         return url
     resolved = parsed.set(database=str(base / Path(database).expanduser()))
     return resolved.render_as_string(hide_password=False)
+
+
+def _relative_to(base: Path, key: str, value: str) -> str | Path:
+    """A path setting of a config file is relative to the file's folder."""
+    if key in _PATHS and key != "mapping":
+        return base / Path(value).expanduser()
+    if key == "mapping" and not _is_shipped_name(value):
+        return base / Path(value).expanduser()
+    if key == "source" and not is_database_url(value):
+        return base / Path(value).expanduser()
+    if key == "source":
+        return _sqlite_from(base, value)
+    return value
 
 
 def _is_shipped_name(value: str) -> bool:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +326,7 @@ class DateParser:
         if not {"d", "m", "Y"} <= seen:
             raise ValueError("needs %d, %m and %Y")
         # Digits run together ("%Y%m%d": 19820310) only parse unambiguously at fixed widths.
-        packed = any(a[0] and b[0] for a, b in zip(tokens, tokens[1:]))
+        packed = any(a[0] and b[0] for a, b in pairwise(tokens))
         out = []
         for is_directive, value in tokens:
             if not is_directive:

@@ -19,8 +19,14 @@ class Reporter:
         self._enabled = progress and not quiet
         if self._enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._console = Console(file=self.stream)
             self._columns = (SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(),

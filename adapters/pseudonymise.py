@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.errors import (AdapterAuthError, AdapterError, AdapterServerError,
-                             AdapterUsageError)
+from adapters.errors import AdapterAuthError, AdapterError, AdapterServerError, AdapterUsageError
 from hitmachine.domain.errors import AuthenticationFailed, HitmachineError, Unavailable
 from hitmachine.domain.keyring import SCHEMES, Keyring
 from hitmachine.domain.pseudonym import Pseudonymiser

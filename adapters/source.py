@@ -34,7 +34,8 @@ _STREAM_ROWS = 2000
 
 class Source(Protocol):
     description: str
-    total: int | None          # bytes of a file; None for a database
+    @property
+    def total(self) -> int | None: ...  # bytes of a file; None for a database
 
     def rows(self) -> Iterator[Row]: ...
 
@@ -149,13 +150,13 @@ class CsvSource:
         if end < 0:
             end = len(buf)
         header_text = buf[start:end].decode(encoding, errors="replace")
-        layout_args = {"delimiter": mapping.delimiter}
         if mapping.quote is None:
-            header = next(csv.reader([header_text], quoting=csv.QUOTE_NONE, **layout_args), None)
+            header = next(csv.reader([header_text], quoting=csv.QUOTE_NONE,
+                                     delimiter=mapping.delimiter), None)
         else:
             try:
                 header = next(csv.reader(io.StringIO(header_text, newline=""),
-                                         quotechar=mapping.quote, **layout_args), None)
+                                         quotechar=mapping.quote, delimiter=mapping.delimiter), None)
             except csv.Error as exc:
                 raise AdapterUsageError(f"{path.name}: the header line is not valid CSV "
                                         f"({exc})") from None

@@ -157,7 +157,7 @@ def _write_json(path: Path, doc: dict[str, Any], *, durable: bool = False) -> No
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------- delta state

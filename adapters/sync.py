@@ -36,8 +36,13 @@ from typing import Any
 
 from adapters.client import PublishClient
 from adapters.config import DEFAULT_BATCH, Options, resolve_mapping
-from adapters.errors import (AdapterError, AdapterRejected, AdapterTimeout, AdapterUsageError,
-                             RejectsLimitExceeded)
+from adapters.errors import (
+    AdapterError,
+    AdapterRejected,
+    AdapterTimeout,
+    AdapterUsageError,
+    RejectsLimitExceeded,
+)
 from adapters.pipeline import ChunkRunner, Reject, RejectsFile, pseudonymise_to_spool
 from adapters.progress import Reporter
 from adapters.pseudonymise import Keys, key_access, make_pseudonymiser

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -99,7 +100,7 @@ def main() -> None:
                 parts = [elements[i::clients] for i in range(clients)]
                 started = time.perf_counter()
                 with ThreadPoolExecutor(clients) as pool:
-                    results = list(pool.map(lambda p: client.evaluate(1, p), parts))
+                    list(pool.map(partial(client.evaluate, 1), parts))
                 rate = n / (time.perf_counter() - started)
                 print(f"served key service, {clients} client{'s' if clients > 1 else ' '}: "
                       f"{rate:9,.0f} elements/s ({args.threads} threads, batches of 50,000)")

@@ -29,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import post_request, run_load  # noqa: E402
-from benchmarks.query import (  # noqa: E402
-    fill_index, free_port, households, query_count, scratch_postgres, serve)
+from benchmarks.query import fill_index, free_port, households, query_count, scratch_postgres, serve  # noqa: E402
 from hitmachine.config import Settings  # noqa: E402
 from hitmachine.domain.principal import Role  # noqa: E402
 from hitmachine.instance import initialise  # noqa: E402

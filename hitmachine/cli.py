@@ -15,10 +15,9 @@ import typer
 
 from hitmachine.cli_audit import audit_app
 from hitmachine.cli_support import call as _call
+from hitmachine.cli_support import check_instance, err
 from hitmachine.cli_support import context as _context
-from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
-from hitmachine.cli_support import check_instance
 from hitmachine.cli_support import request_id as _rid
 from hitmachine.cli_support import settings as _settings
 from hitmachine.domain.clock import iso_utc, utc_now

@@ -13,8 +13,8 @@ import os
 import secrets
 import shlex
 import shutil
-import string
 import signal
+import string
 import subprocess
 import sys
 import time

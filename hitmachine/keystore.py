@@ -11,6 +11,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,7 +131,8 @@ class WatchedKeyring:
 
         self._path = path
         # OPRF versions are evaluated by the key service (``evaluator``, its client).
-        self._factory = lambda keyring: make_pseudonymiser(keyring, evaluator)
+        self._factory: Callable[[Keyring], Pseudonymiser] = (
+            lambda keyring: make_pseudonymiser(keyring, evaluator))
         self._stamp = self._read_stamp()
         self._current = self._factory(load_keyring(path))
         self._checked = time.monotonic()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -32,7 +32,7 @@ REQUIRE_PG = os.environ.get("HITMACHINE_REQUIRE_POSTGRES") == "1"
 AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
 
 
-def _pg_admin_engine():  # type: ignore[no-untyped-def]
+def _pg_admin_engine() -> Engine:
     return create_engine(PG_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT",
                          connect_args={"connect_timeout": 3})
 

@@ -23,7 +23,7 @@ def make_bsn(rng: random.Random) -> str:
                 return bsn
 
 
-def entry_for(ctx: Context, version: int | None = None, **person: Any) -> dict[str, str | None]:
+def entry_for(ctx: Context, version: int | None = None, /, **person: Any) -> dict[str, str | None]:
     """The wire entry an adapter would send for ``person``."""
     pseudonymiser = ctx.pseudonymiser
     ps = pseudonymiser.pseudonymise([normalise_identity(**person)],

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    scheme = {"HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme}
+    scheme: dict[str, str] = {"HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme}
     if settings.keyservice_url:  # an oprf deployment: the token is keys/keyservice.token
         scheme["HITMACHINE_KEYSERVICE_URL"] = settings.keyservice_url
     return {**os.environ, "HITMACHINE_DATABASE_URL": settings.database_url,

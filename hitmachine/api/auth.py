@@ -14,9 +14,9 @@ from fastapi.security import HTTPBearer
 
 from hitmachine.domain.errors import AuthenticationFailed, Forbidden
 from hitmachine.domain.principal import ANONYMOUS, Permission, Principal
-from hitmachine.services.context import Context
 from hitmachine.services import ratelimit
 from hitmachine.services.authn import authenticate
+from hitmachine.services.context import Context
 
 bearer = HTTPBearer(auto_error=False, description="A token from `hitmachine token create`")
 

@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hitmachine.api.auth import client_address, principal_for_failure
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import FieldError, HitmachineError, Unavailable
-from hitmachine.services import query as query_service
 from hitmachine.domain.principal import ANONYMOUS
 from hitmachine.services import denials
+from hitmachine.services import query as query_service
 
 log = logging.getLogger("hitmachine.api")
 PROBLEM_JSON = "application/problem+json"
@@ -126,11 +126,16 @@ def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
                     title.lower().replace(" ", "-"), [], dict(exc.headers or {}))
 
 
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(route.path) if route else "-"
+
+
 def handle_database_error(request: Request, exc: DBAPIError) -> JSONResponse:
     # The transaction rolled back, so nothing changed; the caller may retry. The statement
     # and its parameters (pseudonyms) stay out of the log.
     log.error("database error %s on %s %s", type(exc.orig).__name__, request.method,
-              request.scope.get("route").path if request.scope.get("route") else "-")
+              _route_path(request))
     return problem(503, "Service unavailable",
                    "the database did not accept the change; nothing was changed, retry later",
                    code="unavailable", request=request, headers={"Retry-After": "5"})
@@ -139,7 +144,7 @@ def handle_database_error(request: Request, exc: DBAPIError) -> JSONResponse:
 def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the type only: a message may quote data, and data may be an identifier.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
-              request.scope.get("route").path if request.scope.get("route") else "-")
+              _route_path(request))
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
                    code="internal", request=request)
 

@@ -20,7 +20,6 @@ from hitmachine.domain.clock import utc_now_iso
 from hitmachine.domain.principal import Principal
 from hitmachine.domain.pseudonym import PseudonymSet
 
-
 # The X-Request-ID a client sent with the current request, if any (set by the API's
 # request-id middleware). Kept in the record's detail only: the record's request_id is
 # always the server's own, so two clients can never share one.

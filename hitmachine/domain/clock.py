@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def iso_utc(moment: dt.datetime) -> str:
     """Fixed-width ISO-8601 with microseconds and ``Z``: sorts as text, hashes stably.
     (isoformat with a fixed timespec writes the same text as strftime, at half the cost;
     every audit record needs one.)"""
-    naive = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    naive = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return naive.isoformat(timespec="microseconds") + "Z"
 
 
@@ -24,7 +24,7 @@ def utc_now_iso() -> str:
 
 
 def parse_iso_utc(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
 def local_today(timezone: str) -> dt.date:

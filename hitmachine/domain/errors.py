@@ -18,7 +18,7 @@ was wrong, and error texts end up in logs and on screens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ def _key_doc(v: KeyVersion) -> dict[str, object]:
 
 def _new_version(number: int, scheme: str = "hmac") -> KeyVersion:
     secret = secrets.token_bytes(KEY_BYTES) if scheme == "hmac" else b""
-    return KeyVersion(number, secret, dt.datetime.now(dt.timezone.utc), scheme=scheme)
+    return KeyVersion(number, secret, dt.datetime.now(dt.UTC), scheme=scheme)
 
 
 __all__ = ["FORMAT", "KEY_BYTES", "SCHEMES", "KeyVersion", "Keyring"]

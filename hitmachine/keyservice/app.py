@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 from starlette.applications import Starlette
@@ -27,8 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hitmachine.domain import oprf
-from hitmachine.domain.errors import (AuthenticationFailed, FieldError, HitmachineError,
-                                      InvalidInput, LimitExceeded)
+from hitmachine.domain.errors import (
+    AuthenticationFailed,
+    FieldError,
+    HitmachineError,
+    InvalidInput,
+    LimitExceeded,
+)
 from hitmachine.keyservice import keyfile, tokens
 from hitmachine.keyservice.audit import AuditLog
 from hitmachine.keyservice.ratelimit import RateLimiter
@@ -41,7 +46,7 @@ TYPE_BASE = "https://hitmachine.example/problems/keyservice/"
 T = TypeVar("T")
 
 
-class Watched:
+class Watched(Generic[T]):
     """A file's parsed contents, re-read when the file changes (checked once a second):
     ``keyservice token create`` and ``rotate`` run in another process."""
 
@@ -59,7 +64,7 @@ class Watched:
             return None
         return st.st_mtime_ns, st.st_ino
 
-    def get(self) -> Any:
+    def get(self) -> T:
         now = time.monotonic()
         if now - self._checked >= 1.0:
             with self._lock:

@@ -24,7 +24,7 @@ class AuditLog:
 
     def append(self, *, adapter: str, token_id: int, version: int | None, count: int,
                outcome: str) -> None:
-        line = json.dumps({"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        line = json.dumps({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                            "adapter": adapter, "token_id": token_id, "version": version,
                            "count": count, "outcome": outcome}, separators=(",", ":")) + "\n"
         with self._lock:

@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING
 import httpx
 
 from hitmachine.domain import oprf
-from hitmachine.domain.errors import (AuthenticationFailed, FieldError, HitmachineError,
-                                      InvalidInput, LimitExceeded, Unavailable)
+from hitmachine.domain.errors import (
+    AuthenticationFailed,
+    FieldError,
+    HitmachineError,
+    InvalidInput,
+    LimitExceeded,
+    Unavailable,
+)
 from hitmachine.keystore import read_secret_file
 
 if TYPE_CHECKING:

@@ -90,7 +90,7 @@ class KeyFile:
 
 
 def _new(version: int) -> ServiceKey:
-    return ServiceKey(version, OprfKey.generate(), dt.datetime.now(dt.timezone.utc))
+    return ServiceKey(version, OprfKey.generate(), dt.datetime.now(dt.UTC))
 
 
 def load(path: Path) -> KeyFile:

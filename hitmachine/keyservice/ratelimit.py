@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -34,7 +34,7 @@ class RateLimiter:
         """Take ``count`` evaluations from the token's allowance; None when granted, else
         the seconds to wait before asking again (``math.inf``: not before tomorrow)."""
         now = self._clock()
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         with self._lock:
             st = self._states.get(token_id)
             if st is None:

@@ -47,7 +47,7 @@ class TokenFile:
             raise InvalidInput("per_minute", "limits must be at least 1")
         token = PREFIX + secrets.token_urlsafe(32)
         entry = TokenEntry(max((t.id for t in self.tokens), default=0) + 1, name.strip(),
-                           token_hash(token), dt.datetime.now(dt.timezone.utc).isoformat(),
+                           token_hash(token), dt.datetime.now(dt.UTC).isoformat(),
                            per_minute, per_day)
         return replace(self, tokens=self.tokens + (entry,)), entry, token
 

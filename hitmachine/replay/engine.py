@@ -471,7 +471,7 @@ def _problem_text(response: httpx.Response) -> str:
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def run_replay(options: ReplayOptions, progress: Progress | None = None,
@@ -503,7 +503,7 @@ def run_replay(options: ReplayOptions, progress: Progress | None = None,
     progress.advance()
     run = RunInfo(run_id=run_id, target=target.description, purpose=options.purpose,
                   reference_date=options.reference_date,
-                  started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                  started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   agency_names={a: names[a] for a in inputs.agencies},
                   rules=target.rules(inputs.agencies), kept_instance=options.keep_instance,
                   age_limits=target.age_limits(inputs.agencies))

@@ -236,7 +236,7 @@ def _known(w: Words, known: bool) -> str:
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
     numeric: tuple[bool, ...]
     note: str = ""
 

@@ -192,11 +192,11 @@ def figures(inputs: ReplayInput, summary: dict[str, Any],
                     limits=(age_limits or {}).get(answer.agency)))
         known = {a.household_id for a in inputs.manual if a.known}
         manual_without = sum(1 for h in inputs.households if h.household_id not in known)
-    basis = {a: {"bsn": 0, "name_birthdate": 0} for a in agencies}
+    by_basis = {a: {"bsn": 0, "name_birthdate": 0} for a in agencies}
     for member_id, per_agency in (bases or {}).items():
         for agency, how in per_agency.items():
-            if agency in basis and how in basis[agency] and agency in by_member.get(member_id, ()):
-                basis[agency][how] += 1
+            if agency in by_basis and how in by_basis[agency] and agency in by_member.get(member_id, ()):
+                by_basis[agency][how] += 1
     return Figures(
         summary=summary, agencies=agencies,
         multi_agency_households=sum(v for k, v in counts.items() if k >= 2),
@@ -208,7 +208,7 @@ def figures(inputs: ReplayInput, summary: dict[str, Any],
         manual_households_without_known=manual_without,
         manual_rows=len(inputs.manual or ()),
         manual_not_compared=dict(inputs.manual_not_compared),
-        basis=basis)
+        basis=by_basis)
 
 
 __all__ = ["CELLS", "NONE", "AgreementStats", "Disagreement", "Figures", "agreement",

@@ -59,7 +59,7 @@ def token_expiry(ctx: Context, expires_at: dt.datetime | None) -> str:
     if expires_at.tzinfo is None or expires_at.utcoffset() is None:
         raise InvalidInput("expires_at", "needs a time zone (for instance Z or +01:00)")
     try:
-        moment = expires_at.astimezone(dt.timezone.utc)
+        moment = expires_at.astimezone(dt.UTC)
     except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+14:00 is before year 1
         raise InvalidInput("expires_at", "is out of range") from None
     if moment <= now:

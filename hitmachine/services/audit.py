@@ -20,9 +20,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import time
 import logging
 import threading
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
@@ -493,6 +493,7 @@ class _PruneAuthority:
         note = detail.get("statement")
         if note is None and not detail.get("before_seq"):
             return 0  # a dry run, or nothing was due: no pruning claimed
+        problem: str | None
         statement, problem = self._read(note)
         if statement is not None:
             problem = self._judge(statement, values[self._RECORDED_AT])
@@ -597,9 +598,10 @@ def prove_inclusion(ctx: Context, principal: Principal, request_id: str, *,
             record = rows[0]
             seq = int(record["seq"])
         else:
-            record = audit_tree.record_at(conn, seq)
-            if record is None:
+            found = audit_tree.record_at(conn, seq)
+            if found is None:
                 raise NotFound("no audit record has that seq (yet)")
+            record = found
         _check_own(principal, record)
         size, checkpoint = _tree_size(conn, size, "size")
         if not 0 <= seq < size:

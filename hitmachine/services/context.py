@@ -12,8 +12,8 @@ from hitmachine.domain.pseudonym import Pseudonymiser
 from hitmachine.keystore import WatchedKeyring
 from hitmachine.services.authn import PrincipalCache
 from hitmachine.store.audit_log import AuditWriter
-from hitmachine.store.hot_path import HotPath
 from hitmachine.store.database import Database
+from hitmachine.store.hot_path import HotPath
 
 
 @dataclass

@@ -139,7 +139,7 @@ def stop(ctx: "Context") -> None:
 
 
 def _moment(window: int, seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(window * seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(window * seconds, tz=dt.UTC)
 
 
 __all__ = ["SUMMARY_EVENT", "Summaries", "flush", "record", "start", "stop", "summaries"]

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hitmachine import metrics
 from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
 from hitmachine.domain.clock import local_today
@@ -15,9 +16,8 @@ from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.domain.matching import Basis, Entry, match_verified
 from hitmachine.domain.policy import apply_policy, unchecked_agencies
 from hitmachine.domain.principal import Principal
-from hitmachine.domain.text import case_reference_problem
 from hitmachine.domain.pseudonym import PseudonymSet
-from hitmachine import metrics
+from hitmachine.domain.text import case_reference_problem
 from hitmachine.services import ratelimit
 from hitmachine.services.context import Context
 from hitmachine.store import index

@@ -29,13 +29,13 @@ the defence off exactly when someone floods the service.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import functools
+import hashlib
 import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 from limits import RateLimitItem, parse
@@ -63,7 +63,8 @@ class Guard:
         self.settings = settings
         self.enabled = settings.rate_limits
         uri = settings.rate_limit_storage or "memory://"
-        self.storage: Storage = storage_from_string(uri, **_options(uri))
+        # A scheme without "async+" gives the synchronous storage this guard calls.
+        self.storage = cast(Storage, storage_from_string(uri, **_options(uri)))
         self.limiter = FixedWindowRateLimiter(self.storage)
         self.per_token: RateLimitItem = parse(settings.rate_limit_per_token)
         self.per_user: RateLimitItem = parse(settings.rate_limit_per_user)
@@ -209,7 +210,7 @@ def _alert(ctx: "Context", principal: Principal, request_id: str, event: str,
                        "outcome": "alert", **{f"alert_{k}": v for k, v in detail.items()}})
 
 
-def _options(uri: str) -> dict[str, object]:
+def _options(uri: str) -> dict[str, float | str | bool]:
     if uri.startswith("redis"):
         return {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
     return {}

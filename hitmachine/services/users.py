@@ -39,10 +39,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection
 
+from hitmachine.domain import text
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.clock import iso_utc, utc_now
 from hitmachine.domain.errors import InvalidInput, NotFound
-from hitmachine.domain import text
 from hitmachine.domain.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log

@@ -132,7 +132,8 @@ class _Driver:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         self.postgres = conn.dialect.name == "postgresql"
-        self._cursor = raw.cursor()
+        # Any: the drivers' cursors differ (psycopg's execute takes prepare=).
+        self._cursor: Any = raw.cursor()
 
     def __enter__(self) -> _Driver:
         return self
@@ -222,7 +223,7 @@ _SEQUENCE_POSTGRES = (
     "WHERE a.id = v.id AND a.seq IS NULL")
 
 
-def _mark_sequenced(db: _Driver, ids: list[int], seqs: range, hashes: list[bytes]) -> int:
+def _mark_sequenced(db: _Driver, ids: list[int], seqs: range, hashes: Sequence[bytes]) -> int:
     """Give the records their seq and leaf hash; the number of rows updated."""
     if db.postgres:
         cursor = db.execute(_SEQUENCE_POSTGRES, {"start": seqs.start,
@@ -263,8 +264,8 @@ def stream_leaves(conn: Connection, *, batch: int = 20_000) -> Iterator[Sequence
     raw = conn.connection.dbapi_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        cursor = raw.cursor(name="hm_stream_leaves")  # server-side: memory stays flat
-        cursor.itersize = batch
+        cursor: Any = raw.cursor(name="hm_stream_leaves")  # server-side: memory stays flat
+        cursor.itersize = batch  # psycopg's own attribute
     else:
         cursor = raw.cursor()
     try:

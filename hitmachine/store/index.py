@@ -68,12 +68,13 @@ def open_sync(conn: Connection, *, agency: str, key_version: int, ttl_seconds: i
         raise LimitExceeded(f"agency already has {open_count} open syncs; commit or abandon "
                             "one first", status=429, field="agency")
     now = utc_now()
-    values = {"public_id": str(uuid.uuid4()), "agency": agency, "key_version": key_version,
+    public_id = str(uuid.uuid4())
+    values = {"public_id": public_id, "agency": agency, "key_version": key_version,
               "status": "open", "opened_at": iso_utc(now),
               "expires_at": iso_utc(now + dt.timedelta(seconds=ttl_seconds)),
               "closed_at": None, "batch_count": 0, "entry_count": 0}
     conn.execute(insert(syncs).values(**values))
-    return get_sync(conn, values["public_id"])
+    return get_sync(conn, public_id)
 
 
 def get_sync(conn: Connection, public_id: str) -> SyncInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ NAVIGATION = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset_version(name: str) -> str:
     path = STATIC / name
     if not path.is_file():

@@ -68,7 +68,7 @@ def test_a_refused_request_is_not_retried_and_names_the_field() -> None:
 
 def test_batches_go_binary_or_as_json_to_a_server_that_does_not_take_binary() -> None:
     seen: list[httpx.Request] = []
-    records = wire.encode_entries([(b"\x01" * 32, None), (None, b"\x02" * 32)])
+    records = wire.encode_entries([(b"\x01" * 32, None, None), (None, b"\x02" * 32, None)])
     ok = {"sync_id": "s", "batch": 0, "applied": True, "batches": 1, "entries": 2}
     client = client_for([httpx.Response(200, json=ok), httpx.Response(415, json={}),
                          httpx.Response(200, json=ok)], [], seen)

@@ -11,8 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.errors import AdapterUsageError
-from adapters.mapping import (FILTERED, DateParser, MappingError, Person, RowReader,
-                              load_mapping, parse_mapping, shipped_mappings)
+from adapters.mapping import (
+    FILTERED,
+    DateParser,
+    MappingError,
+    Person,
+    RowReader,
+    load_mapping,
+    parse_mapping,
+    shipped_mappings,
+)
 from adapters.names import expand_prefix, split_surname
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import fold_letters
@@ -241,5 +249,5 @@ def test_a_filter_on_a_column_the_source_lacks_is_a_usage_error(tmp_path: Path) 
     path = tmp_path / "x.csv"
     path.write_text("BSN,Voornamen,Voorvoegsel,Achternaam,Geboortedatum\n", encoding="utf-8")
     mapping = parse_mapping(doc(filter=[{"column": "Status", "equals": "Open"}]), name="t")
-    with pytest.raises(AdapterUsageError, match="lacks column.s. Status"):
+    with pytest.raises(AdapterUsageError, match=r"lacks column.s. Status"):
         open_source(path, mapping)

@@ -53,7 +53,7 @@ def test_a_database_source_cannot_write(source_db: str) -> None:
 def test_a_query_without_a_needed_column_names_it(source_db: str) -> None:
     lacking = replace(load_mapping("reclassering"),
                       query="SELECT bsn, voornamen, achternaam, geboortedatum FROM client")
-    with pytest.raises(AdapterUsageError, match="lacks column.*tussenvoegsel"):
+    with pytest.raises(AdapterUsageError, match=r"lacks column.*tussenvoegsel"):
         open_source(source_db, lacking)
 
 

@@ -219,7 +219,7 @@ def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
     old = people(5, seed=7)
     world.sync("reclassering", write_plain(world.tmp / "old.csv", old))
     new = people(200, seed=8)
-    source = write_plain(world.tmp / "new.csv", new)
+    write_plain(world.tmp / "new.csv", new)
     token_file = world.tmp / "token"
     token_file.write_text(world.tokens["reclassering"])
     token_file.chmod(0o600)
@@ -242,7 +242,7 @@ def test_a_server_killed_mid_sync_keeps_the_previous_set_and_a_rerun_completes(
             assert adapter.poll() is None, adapter.communicate()
             time.sleep(0.01)
         world.server.kill()
-        out, err = adapter.communicate(timeout=60)
+        _out, err = adapter.communicate(timeout=60)
     finally:
         engine.dispose()
     assert adapter.returncode == 5, err

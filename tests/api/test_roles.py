@@ -87,10 +87,9 @@ def test_revoked_token_is_401(client: TestClient, ctx: Context, tokens: Tokens) 
 
 
 def test_expired_token_is_401(client: TestClient, ctx: Context) -> None:
-    from hitmachine.domain.principal import Role
-
     from sqlalchemy import update
 
+    from hitmachine.domain.principal import Role
     from hitmachine.store.schema import tokens
 
     # Creating a token that has already expired is refused; let one run out instead.
@@ -129,4 +128,4 @@ def test_adapter_cannot_touch_another_agencys_sync(client: TestClient, tokens: T
 
 def query_ok(client: TestClient, tokens: Tokens) -> bool:
     r = client.post("/v1/queries/household", json=QUERY_BODY, headers=tokens.header("coordinator"))
-    return r.status_code == 200
+    return bool(r.status_code == 200)

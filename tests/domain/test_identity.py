@@ -248,7 +248,7 @@ def test_rejected_bsn_names_the_field_bsn(raw: str) -> None:
     assert [e.field for e in info.value.errors] == ["bsn"]
 
 
-@pytest.mark.parametrize("raw", [p for p in REJECTED_BSNS if p.values[0].strip()])
+@pytest.mark.parametrize("raw", [p for p in REJECTED_BSNS if str(p.values[0]).strip()])
 def test_rejected_bsn_error_never_echoes_the_value(raw: str) -> None:
     with pytest.raises(InvalidInput) as info:
         normalise_bsn(raw)

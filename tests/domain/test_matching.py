@@ -136,14 +136,14 @@ def test_no_entries_no_hits() -> None:
 
 # --------------------------------------------------------------------------- end to end
 
-CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 PSEUDONYMISER = HmacPseudonymiser(Keyring("hmac", (KeyVersion(1, b"\x11" * 32, CREATED),
                                                    KeyVersion(2, b"\x22" * 32, CREATED))))
 JAN = {"surname": "Berg", "prefix": "van der", "given_names": "Jan",
        "date_of_birth": "1990-05-17"}
 
 
-def pseudonymise(version: int = 1, **person: str) -> PseudonymSet:
+def pseudonymise(version: int = 1, /, **person: str) -> PseudonymSet:
     return PSEUDONYMISER.pseudonymise([normalise_identity(**person)], version)[0]
 
 

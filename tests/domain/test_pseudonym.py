@@ -41,7 +41,7 @@ from hitmachine.keystore import (
 
 # --------------------------------------------------------------------------- fixtures
 
-CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def secret(label: str) -> bytes:
@@ -329,7 +329,7 @@ GOOD_KEY_B64 = base64.b64encode(secret("a")).decode()
 
 
 def keyring_doc(**changes: object) -> str:
-    doc = {"format": FORMAT, "scheme": "hmac",
+    doc: dict[str, object] = {"format": FORMAT, "scheme": "hmac",
            "keys": [{"version": 1, "key": GOOD_KEY_B64, "created": CREATED.isoformat(),
                      "active": True}]}
     doc.update(changes)

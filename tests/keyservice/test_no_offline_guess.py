@@ -29,9 +29,14 @@ from hitmachine.domain.identity import IdentifierKind
 from hitmachine.domain.oprf import OprfKey
 from hitmachine.domain.oprf_pseudonym import direct_pseudonym
 from hitmachine.domain.pseudonym import encode_message, hmac_sha256
-from tests.adapters.conftest import (export_keyring, make_tokens, oprf_deployment, people,
-                                     write_plain)
-from tests.adapters.conftest import World
+from tests.adapters.conftest import (
+    World,
+    export_keyring,
+    make_tokens,
+    oprf_deployment,
+    people,
+    write_plain,
+)
 from tests.live_server import LiveServer
 
 VERSIONS = (1, 2, 3)

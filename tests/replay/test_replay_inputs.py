@@ -4,16 +4,18 @@ problem is (file, line, column) without repeating the offending value."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from hitmachine.cli import app
+from hitmachine.domain.errors import InvalidInput
 from hitmachine.replay.cli import parse_adapter_tokens, parse_reference_date
 from hitmachine.replay.engine import ReplayOptions
 from hitmachine.replay.inputs import Problem, ReplayInputError, load_inputs
-from hitmachine.domain.errors import InvalidInput
 from tests.replay.util import HOUSEHOLD_HEADER, MANUAL_HEADER, PERSON_HEADER, write_csv
 
 REFERENCE = dt.date(2020, 6, 15)
@@ -29,10 +31,10 @@ EXTRACT = [(GOOD_BSN, "Anna", "", "Jansen", "1980-05-01"),
            ("", "Mehmet", "", "Yilmaz", "2010-11-30")]
 
 
-def make(tmp_path: Path, *, members: list[tuple[str, ...]] | None = None,
+def make(tmp_path: Path, *, members: Sequence[tuple[str, ...]] | None = None,
          household_header: tuple[str, ...] = HOUSEHOLD_HEADER,
-         extracts: dict[str, list[tuple[str, ...]]] | None = None,
-         manual: list[tuple[str, ...]] | None = None) -> dict[str, Path]:
+         extracts: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
+         manual: Sequence[tuple[str, ...]] | None = None) -> dict[str, Path]:
     paths = {"households": write_csv(tmp_path / "households.csv", household_header,
                                      members if members is not None else MEMBERS)}
     for agency, rows in (extracts if extracts is not None else {"regieteams": EXTRACT}).items():
@@ -218,9 +220,9 @@ def test_byte_order_mark_and_header_case_are_accepted(tmp_path: Path) -> None:
 
 
 def test_options_that_cannot_work_are_refused(tmp_path: Path) -> None:
-    base = dict(households=tmp_path / "h.csv", extracts=tmp_path, out=tmp_path / "out",
-                reference_date=REFERENCE)
-    cases = [
+    base: dict[str, Any] = dict(households=tmp_path / "h.csv", extracts=tmp_path,
+                                out=tmp_path / "out", reference_date=REFERENCE)
+    cases: list[tuple[dict[str, Any], str]] = [
         (dict(server="http://127.0.0.1:9"), "token"),
         (dict(token="x"), "token"),
         (dict(keyring=tmp_path / "k.json"), "keyring"),
@@ -230,7 +232,7 @@ def test_options_that_cannot_work_are_refused(tmp_path: Path) -> None:
     ]
     for extra, field in cases:
         with pytest.raises(InvalidInput) as caught:
-            ReplayOptions(**{**base, **extra}).check()  # type: ignore[arg-type]
+            ReplayOptions(**{**base, **extra}).check()
         assert caught.value.field == field, extra
 
 

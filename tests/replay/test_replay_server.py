@@ -4,6 +4,7 @@ PostgreSQL), with the researcher's adapter tokens and keyring, audited on that s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -41,8 +42,8 @@ def token(ctx: Context, role: Role, agency: str | None = None) -> str:
                               role=role, agency=agency, expires_at=None, request_id="test")[1]
 
 
-def inputs(folder: Path, extracts: dict[str, list[tuple[str, ...]]] = EXTRACTS,
-           members: list[tuple[str, ...]] = MEMBERS) -> list[str]:
+def inputs(folder: Path, extracts: Mapping[str, Sequence[tuple[str, ...]]] = EXTRACTS,
+           members: Sequence[tuple[str, ...]] = MEMBERS) -> list[str]:
     write_csv(folder / "households.csv", HOUSEHOLD_HEADER, members)
     for agency, rows in extracts.items():
         write_csv(folder / "extracts" / f"{agency}.csv", PERSON_HEADER, rows)

@@ -16,7 +16,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,11 @@ def test_sigkill_during_publishes_and_queries(settings: Settings, ctx: Context,
         stop = threading.Event()
         counter = iter(range(10**9))
 
-        def publish(client: httpx.Client) -> None:
+        # The loop's values are bound as defaults: a thread that outlives its join timeout
+        # must not see the next round's.
+        def publish(client: httpx.Client, target: int = target,
+                    committed: threading.Event = committed,
+                    stop: threading.Event = stop) -> None:
             r = client.post("/v1/publish/syncs", json={"agency": "om", "key_version": 1},
                             headers=adapter)
             assert r.status_code == 201, r.text
@@ -101,7 +105,8 @@ def test_sigkill_during_publishes_and_queries(settings: Settings, ctx: Context,
             committed.set()
             stop.wait()
 
-        def ask(client: httpx.Client) -> None:
+        def ask(client: httpx.Client, round_no: int = round_no,
+                counter: Iterator[int] = counter) -> None:
             rid = f"crash-{round_no}-{next(counter)}"
             r = client.post("/v1/queries/household", headers={**coordinator, "X-Request-ID": rid},
                             json={"purpose": "casusoverleg", "case_reference": "VH-CRASH",

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hitmachine.services.context import Context
-from hitmachine.store.schema import entries, syncs, tokens as token_table
+from hitmachine.store.schema import entries, syncs
+from hitmachine.store.schema import tokens as token_table
 from tests.conftest import Tokens
 
 SYNC = "00000000-0000-4000-8000-000000000000"
@@ -97,6 +98,6 @@ def test_hostile_headers_and_paths(client: TestClient, tokens: Tokens) -> None:
         ("PUT", "/v1/publish/syncs/%00%ff/batches/0", tokens.header("adapter:om")),
         ("GET", "/v1/" + "x" * 10_000, {}),
     ]
-    for method, path, headers in cases:  # type: ignore[assignment]
+    for method, path, headers in cases:
         r = client.request(method, path, headers=headers, json={"entries": []})
         _assert_problem(r, f"{method} {path[:60]}")

@@ -175,8 +175,9 @@ def test_a_case_reference_holding_a_bsn_is_refused(client: TestClient, tokens: T
 # --- finding 9: token names, one namespace with accounts, and who acted ---------------------
 
 def _create(client: TestClient, tokens: Tokens, **body: Any) -> httpx.Response:
-    return client.post("/v1/admin/tokens", json={"role": "coordinator", **body},
-                       headers=tokens.header("admin"))
+    r: httpx.Response = client.post("/v1/admin/tokens", json={"role": "coordinator", **body},
+                                    headers=tokens.header("admin"))
+    return r
 
 
 @pytest.mark.parametrize("name", ["console", "Console", " anonymous ", "ANONYMOUS", "a\nb",
@@ -202,7 +203,7 @@ def test_token_names_are_unique_across_tokens_and_accounts(
         users.create_user(ctx, admin.CONSOLE, name="console", role=Role.ADMIN,
                           password=PASSWORD, request_id="t")
     # A revoked token's name is free again: its records keep its own id.
-    first = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "t") if t.name == "coord1")
+    first = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "coord1")
     admin.revoke_token(ctx, admin.CONSOLE, first.id, "t")
     again = _create(client, tokens, name="Coord1")
     assert again.status_code == 201 and again.json()["info"]["id"] != first.id
@@ -232,12 +233,12 @@ def test_audit_records_say_which_token_or_account_acted(
         client: TestClient, tokens: Tokens, ctx: Context) -> None:
     r = _create(client, tokens, name="new one")
     assert r.status_code == 201
-    admin_token = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "t") if t.name == "test admin")
+    admin_token = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "test admin")
     [created] = _records(ctx, "token.create")[-1:]
     assert created["actor"] == "test admin"
     assert created["detail"]["actor_id"] == f"token:{admin_token.id}"
     client.post("/v1/queries/household", json=_query(), headers=tokens.header("coordinator"))
-    coordinator = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "t") if t.name == "test coordinator")
+    coordinator = next(t for t in admin.list_tokens(ctx, admin.CONSOLE, "test") if t.name == "test coordinator")
     [query] = _records(ctx, "query.household")
     assert query["detail"]["actor_id"] == f"token:{coordinator.id}"
     # The console acts without a token: no actor_id, and no token can pose as it.
@@ -257,14 +258,14 @@ def test_token_expiry_must_be_future_bounded_and_in_range(
 
 def test_token_expiry_within_the_lifetime_is_kept(client: TestClient, tokens: Tokens,
                                                   ctx: Context) -> None:
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).replace(microsecond=0)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(microsecond=0)
     r = _create(client, tokens, name="monthly", expires_at=soon.isoformat())
     assert r.status_code == 201
     assert r.json()["info"]["expires_at"].startswith(soon.strftime("%Y-%m-%dT%H:%M:%S"))
     lifetime = ctx.settings.token_lifetime_days
     r = _create(client, tokens, name="default")
     expires = dt.datetime.fromisoformat(r.json()["info"]["expires_at"].replace("Z", "+00:00"))
-    assert abs(expires - dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=lifetime)
+    assert abs(expires - dt.datetime.now(dt.UTC) - dt.timedelta(days=lifetime)
                ) < dt.timedelta(minutes=5)
 
 
@@ -357,9 +358,10 @@ def web_client(settings: Settings) -> Iterator[tuple[Context, TestClient]]:
 def _web_ask(client: TestClient, case_reference: str = "VH-2026-0042") -> httpx.Response:
     from tests.web.util import token_of
 
-    return client.post("/resultaat", data={
+    r: httpx.Response = client.post("/resultaat", data={
         "csrf_token": token_of(client, "/zoeken"), "doel": "casusoverleg",
         "zaaknummer": case_reference, "lid-0-bsn": "111222333"})
+    return r
 
 
 # --- finding 14 (d): an exhausted budget on the web pages -----------------------------------

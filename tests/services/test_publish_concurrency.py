@@ -97,6 +97,11 @@ class Adapter:
         return lambda c: c.post(f"/v1/publish/syncs/{sync}/commit",
                                 json={"batches": 1, "entries": n}, headers=self.headers)
 
+    def put_batch(self, sync: str, n: int, body: list[dict[str, str | None]]
+                  ) -> Callable[[httpx.Client], httpx.Response]:
+        return lambda c: c.put(f"/v1/publish/syncs/{sync}/batches/{n}",
+                               json={"entries": body}, headers=self.headers)
+
     def abandon(self, sync: str) -> Callable[[httpx.Client], httpx.Response]:
         return lambda c: c.delete(f"/v1/publish/syncs/{sync}", headers=self.headers)
 
@@ -183,9 +188,7 @@ def test_one_batch_number_with_two_contents_at_once_is_409_not_503(
         r = adapter.http.post("/v1/publish/syncs", json={"agency": "om", "key_version": 1})
         sync = r.json()["sync_id"]
         bodies = [_entries(20), _entries(20)]
-        answers = _at_once(server.url, [
-            (lambda c, b=b: c.put(f"/v1/publish/syncs/{sync}/batches/0", json={"entries": b},
-                                  headers=adapter.headers)) for b in bodies])
+        answers = _at_once(server.url, [adapter.put_batch(sync, 0, b) for b in bodies])
         statuses = sorted(r.status_code for r in answers)
         assert statuses == [200, 409], (round_no, [(r.status_code, r.text) for r in answers])
         winner = bodies[[r.status_code for r in answers].index(200)]
@@ -259,10 +262,8 @@ def test_batches_in_flight_side_by_side_then_commit(
         r = adapter.http.post("/v1/publish/syncs", json={"agency": "om", "key_version": 1})
         sync = r.json()["sync_id"]
         bodies = [_entries(30) for _ in range(4)]
-        answers = _at_once(server.url, [
-            (lambda c, n=n, b=b: c.put(f"/v1/publish/syncs/{sync}/batches/{n}",
-                                       json={"entries": b}, headers=adapter.headers))
-            for n, b in enumerate(bodies)])
+        answers = _at_once(server.url, [adapter.put_batch(sync, n, b)
+                                        for n, b in enumerate(bodies)])
         assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
         r = adapter.http.post(f"/v1/publish/syncs/{sync}/commit",
                               json={"batches": 4, "entries": 120})

@@ -135,6 +135,7 @@ def test_query_audit_record(client: TestClient, ctx: Context, tokens: Tokens) ->
     ps = ctx.pseudonymiser.pseudonymise(
         [__import__("hitmachine.domain.identity", fromlist=["x"]).normalise_identity(bsn="111222333")],
         ctx.pseudonymiser.primary_version)[0]
+    assert ps.bsn is not None
     assert subjects[0]["bsn"] == ps.bsn.hex() and subjects[0]["key_version"] == 1
 
 
@@ -151,7 +152,8 @@ def test_rotation_keeps_everyone_findable(client: TestClient, ctx: Context, toke
     publish(client, tokens["adapter:om"], "om", [PIET], ctx, version=2)
     assert _agencies(query(client, tokens["coordinator"], [PIET])) == [("om", "bsn")]
     admin.retire_key(ctx, admin.CONSOLE, 1, "t")
-    assert ctx.pseudonymiser.active_versions == (2,)
+    # mypy keeps the (1, 2) of the assert above: it cannot know retire_key changes the keys.
+    assert ctx.pseudonymiser.active_versions == (2,)  # type: ignore[comparison-overlap]
     assert _agencies(query(client, tokens["coordinator"], [PIET])) == [("om", "bsn")]
     with ctx.db.read() as conn:
         events = [e for (e,) in conn.execute(select(audit_records.c.event))]

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from hitmachine.config import Settings
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import Unavailable
+from hitmachine.instance import initialise
 from hitmachine.services.context import Context
 from hitmachine.store.audit_log import AuditWriter
 from hitmachine.store.hot_path import HotPath
-from hitmachine.instance import initialise
 from hitmachine.store.schema import audit_records
 from tests.conftest import _truncate_pg
 

@@ -3,19 +3,21 @@ refusing to extend a damaged tree, checkpoints thinning and pruning, on both dat
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select, update
 
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.audit_encoding import LEAF_FIELDS, is_cleared, record_leaf_hash
-from hitmachine.domain.merkle import root
+from hitmachine.domain.merkle import leaf_hash, root
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, audit_tree
 from hitmachine.store.schema import audit_records
 
 
 def add(ctx: Context, n: int, recorded_at: str | None = None) -> None:
-    extra = {"recorded_at": recorded_at} if recorded_at else {}
+    extra: dict[str, Any] = {"recorded_at": recorded_at} if recorded_at else {}
     with ctx.db.write() as conn:
         audit_log.append(conn, [AuditRecord(event="e", actor=f"a{i}", role="r",
                                             organisation="o", request_id=f"q{i}",
@@ -37,7 +39,7 @@ def test_batches_give_contiguous_seqs_and_the_saved_state_is_the_tree(ctx: Conte
         assert audit_tree.sequenced_count(conn) == (7, 0)
         assert not audit_tree.has_pending(conn)
     assert [r["seq"] for r in rows] == list(range(7))
-    leaves = [record_leaf_hash(r["seq"], r["id"], r) for r in rows]
+    leaves = [record_leaf_hash(r["seq"], r["id"], dict(r)) for r in rows]
     assert [bytes(r["leaf_hash"]) for r in rows] == leaves
     assert state.size == 7 and state.root_hash == root(leaves)
     assert state.compact().root() == root(leaves)
@@ -93,7 +95,7 @@ def test_a_record_sequenced_meanwhile_stops_the_batch_and_nothing_is_kept(
     with pytest.raises(audit_tree.TreeDamaged):
         with ctx.db.write() as conn:
             audit_tree.lock(conn, wait=True)
-            real = audit_tree.leaf_hash
+            real = leaf_hash
 
             def sequence_one_first(data: bytes) -> bytes:
                 # Between reading the pending records and updating them, one of them gets
@@ -113,7 +115,7 @@ def test_a_record_sequenced_meanwhile_stops_the_batch_and_nothing_is_kept(
     with ctx.db.read() as conn:
         rows = conn.execute(select(audit_records).order_by(c.seq)).mappings().all()
         state = audit_tree.load_state(conn)
-    leaves = [record_leaf_hash(r["seq"], r["id"], r) for r in rows]
+    leaves = [record_leaf_hash(r["seq"], r["id"], dict(r)) for r in rows]
     assert [r["seq"] for r in rows] == list(range(7))
     assert [bytes(r["leaf_hash"]) for r in rows] == leaves
     assert state.size == 7 and state.root_hash == root(leaves)

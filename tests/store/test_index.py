@@ -63,7 +63,7 @@ def test_readers_see_old_set_until_commit_then_new(ctx: Context) -> None:
 def test_concurrent_reader_never_sees_a_mix(ctx: Context) -> None:
     sets = [[f"gen{g}-{i}" for i in range(40)] for g in range(6)]
     everyone = [x for s in sets for x in s]
-    allowed = [set()] + [set(s) for s in sets]
+    allowed: list[set[str]] = [set()] + [set(s) for s in sets]
     _snapshot(ctx, "om", sets[0], batch=7)
     seen: list[set[str]] = []
     stop = threading.Event()

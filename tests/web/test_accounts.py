@@ -62,7 +62,7 @@ def test_account_rules(ctx: Context) -> None:
 
 def test_five_wrong_passwords_lock_the_account_and_everything_is_audited(ctx: Context) -> None:
     user = _create(ctx)
-    for attempt in range(1, 5):
+    for _ in range(1, 5):
         result = _try(ctx, user.name, "wrong password!")
         assert result.failure == "bad_credentials"
     result = _try(ctx, user.name, "wrong password!")

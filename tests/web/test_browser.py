@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import select
 
 from hitmachine.config import Settings
+from hitmachine.domain.principal import Role
 from hitmachine.instance import initialise
 from hitmachine.services import admin
 from hitmachine.services.context import Context
 from hitmachine.store.schema import audit_records
-from hitmachine.domain.principal import Role
 from tests.helpers import publish
 from tests.live_server import LiveServer, cli
 

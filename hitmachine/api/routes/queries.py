@@ -16,7 +16,7 @@ from hitmachine.services.context import Context
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
 Querier = Annotated[Principal, Depends(require(Permission.QUERY, "query.household"))]
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {s: {"model": Problem, "content": {"application/problem+json": {}}}
             for s in (401, 403, 413, 422, 503)}
 
 
