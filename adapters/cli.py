@@ -236,7 +236,7 @@ def main() -> None:
         app(prog_name="hitmachine-adapter")
     except KeyboardInterrupt:  # one that arrived after the command had ended its work
         typer.echo("error: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 __all__ = ["app", "main", "run_sync"]

@@ -21,7 +21,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hitmachine.domain.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
 from hitmachine.domain.errors import FieldError, InvalidInput
 
-
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -149,7 +148,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_storage")
     @classmethod
     def _rate_limit_storage(cls, value: str | None) -> str | None:
-        from limits.storage import SCHEMES
+        from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
 
         if value is None:
             return None

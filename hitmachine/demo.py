@@ -54,17 +54,17 @@ def run_demo(base: Settings, *, directory: Path, port: int, foreground: bool = T
         print(line)
     adapter_keyring = directory / "adapter-keyring.json"
     adapter_tokens, coordinator, web_password = _accounts(settings, adapter_keyring)
-    base = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
     with _sigterm_as_interrupt():
         server = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port",
                                    str(port), "--no-access-log"], env=env)
         keep_serving = False  # only --no-foreground, after everything went well
         try:
-            _wait_ready(base, server)
-            _publish(base, adapter_tokens, adapter_keyring)
+            _wait_ready(url, server)
+            _publish(url, adapter_tokens, adapter_keyring)
             stop = ("Ctrl+C stops it" if foreground else
                     f"in the background; stop it with: kill {server.pid}")
-            print(_instructions(base, coordinator, web_password, stop))
+            print(_instructions(url, coordinator, web_password, stop))
             keep_serving = not foreground
             if foreground:
                 server.wait()

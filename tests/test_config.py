@@ -74,7 +74,8 @@ def test_a_path_of_the_wrong_kind_is_refused(tmp_path: Path, path_field: str) ->
     (tmp_path / "a-file").write_text("x")
     wrong = tmp_path / ("a-file" if path_field == "keys_dir" else "")
     with pytest.raises(ValidationError) as caught:
-        Settings(**{path_field: wrong})
+        kwargs: dict[str, Any] = {path_field: wrong}
+        Settings(**kwargs)
     assert caught.value.errors()[0]["loc"] == (path_field,)
 
 
@@ -132,7 +133,8 @@ def test_keyservice_settings_are_validated_at_load(tmp_path: Path,
     for field, value in (("dir", tmp_path / "a-file"), ("threads", 0), ("max_batch", 0),
                          ("per_minute", 0), ("per_day", 0)):
         with pytest.raises(ValidationError) as caught:
-            KeyServiceSettings(**{field: value})
+            kwargs: dict[str, Any] = {field: value}
+            KeyServiceSettings(**kwargs)
         assert caught.value.errors()[0]["loc"] == (field,)
     monkeypatch.setenv("HITMACHINE_KEYSERVICE_THREADS", "lots")
     with pytest.raises(InvalidInput) as loaded:
