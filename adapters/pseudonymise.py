@@ -23,7 +23,7 @@ from adapters.errors import AdapterAuthError, AdapterError, AdapterServerError, 
 from hitmachine.domain.errors import AuthenticationFailed, HitmachineError, Unavailable
 from hitmachine.domain.keyring import SCHEMES, Keyring
 from hitmachine.domain.pseudonym import Pseudonymiser
-from hitmachine.domain.pseudonym import make_pseudonymiser as _for_keyring
+from hitmachine.domain.pseudonymiser_factory import make_pseudonymiser as _for_keyring
 
 KEYSERVICE_TOKEN_FILE = "keyservice.token"  # default: beside the keyring
 

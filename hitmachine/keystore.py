@@ -127,7 +127,8 @@ class WatchedKeyring:
     CHECK_INTERVAL = 1.0
 
     def __init__(self, path: Path, evaluator: "BlindEvaluator | None" = None) -> None:
-        from hitmachine.domain.pseudonym import make_pseudonymiser
+        # Imported here: the factory loads libsodium, which only a watching server needs.
+        from hitmachine.domain.pseudonymiser_factory import make_pseudonymiser
 
         self._path = path
         # OPRF versions are evaluated by the key service (``evaluator``, its client).

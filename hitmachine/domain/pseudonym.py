@@ -18,14 +18,10 @@ import hmac
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from hitmachine.domain.errors import Conflict
 from hitmachine.domain.identity import IdentifierKind, Identity
 from hitmachine.domain.keyring import Keyring
-
-if TYPE_CHECKING:
-    from hitmachine.domain.oprf_pseudonym import BlindEvaluator
 
 DOMAIN = b"hitmachine/pseudonym/1\x00"
 
@@ -179,23 +175,5 @@ class KeyringPseudonymiser:
         return target.pseudonymise(identities, version)
 
 
-def make_pseudonymiser(keyring: Keyring, evaluator: "BlindEvaluator | None" = None
-                       ) -> Pseudonymiser:
-    """The pseudonymiser for a keyring: plain HMAC when it holds only HMAC versions, else
-    per version (OPRF versions need ``evaluator``, a client of the key service)."""
-    schemes = {v.scheme for v in keyring.versions}
-    if schemes == {"hmac"}:
-        return HmacPseudonymiser(keyring)
-    from hitmachine.domain.oprf_pseudonym import OprfPseudonymiser
-
-    if evaluator is None:
-        raise Conflict("this keyring has oprf key versions, but no key service is configured "
-                       "(HITMACHINE_KEYSERVICE_URL and HITMACHINE_KEYSERVICE_TOKEN_FILE)")
-    by_scheme: dict[str, Pseudonymiser] = {"oprf": OprfPseudonymiser(keyring, evaluator)}
-    if "hmac" in schemes:
-        by_scheme["hmac"] = HmacPseudonymiser(keyring)
-    return KeyringPseudonymiser(keyring, by_scheme)
-
-
 __all__ = ["DOMAIN", "HmacPseudonymiser", "KeyringPseudonymiser", "PseudonymSet",
-           "Pseudonymiser", "encode_message", "hmac_sha256", "make_pseudonymiser"]
+           "Pseudonymiser", "encode_message", "hmac_sha256"]
