@@ -148,8 +148,9 @@ def replay_command(
     every household through the query API as on the reference date, compare with the manual
     answers, and write summary.json and a report. See docs/replay.md."""
     from hitmachine.cli_support import settings as load_settings
-    from hitmachine.replay.engine import ReplayOptions, run_replay
+    from hitmachine.replay.engine import run_replay
     from hitmachine.replay.inputs import ReplayInputError
+    from hitmachine.replay.model import ReplayOptions
 
     # An embedded instance is configured like any other (HITMACHINE_*); a remote one is not
     # ours to configure, so its replay does not read the variables at all.

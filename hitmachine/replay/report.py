@@ -23,14 +23,12 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hitmachine import __version__
+from hitmachine.replay.model import Progress, ReplayOutcome, write_json
 from hitmachine.replay.summary import NONE, Disagreement, Figures, figures
 from hitmachine.replay.texts import DEFAULT_LANGUAGE, Words
-
-if TYPE_CHECKING:
-    from hitmachine.replay.engine import Progress, ReplayOutcome
 
 SUMMARY = "summary.json"
 REPORT_MD = "report.md"
@@ -532,7 +530,6 @@ def write_outputs(outcome: ReplayOutcome, out: Path, progress: Progress,
                   lang: str = DEFAULT_LANGUAGE) -> list[Path]:
     """Write every output file into ``out``, in ``lang``, and remove the files of an earlier
     run into ``out`` that this run does not write."""
-    from hitmachine.replay.engine import write_json
 
     fig = figures(outcome.inputs, outcome.summary, outcome.answers, outcome.run.age_limits)
     w = Words(lang)

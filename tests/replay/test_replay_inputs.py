@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from hitmachine.cli import app
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.replay.cli import parse_adapter_tokens, parse_reference_date
-from hitmachine.replay.engine import ReplayOptions
 from hitmachine.replay.inputs import Problem, ReplayInputError, load_inputs
+from hitmachine.replay.model import ReplayOptions
 from tests.replay.util import HOUSEHOLD_HEADER, MANUAL_HEADER, PERSON_HEADER, write_csv
 
 REFERENCE = dt.date(2020, 6, 15)

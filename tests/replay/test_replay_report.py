@@ -8,8 +8,8 @@ import json
 import struct
 from pathlib import Path
 
-from hitmachine.replay.engine import NoProgress, ReplayOutcome, RunInfo
 from hitmachine.replay.inputs import load_inputs
+from hitmachine.replay.model import NoProgress, ReplayOutcome, RunInfo
 from hitmachine.replay.report import (
     AGREEMENT_PNG,
     MANIFEST,

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from hitmachine.replay.engine import ReplayOptions, ReplayOutcome, run_replay
+from hitmachine.replay.engine import run_replay
+from hitmachine.replay.model import ReplayOptions, ReplayOutcome
 from hitmachine.store.schema import audit_records
 from tests.helpers import make_bsn
 from tests.replay.util import (
