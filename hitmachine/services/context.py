@@ -10,7 +10,7 @@ from hitmachine.config import Settings
 from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.pseudonym import Pseudonymiser
 from hitmachine.keystore import WatchedKeyring
-from hitmachine.services.authn import PrincipalCache
+from hitmachine.services.principal_cache import PrincipalCache
 from hitmachine.store.audit_log import AuditWriter
 from hitmachine.store.database import Database
 from hitmachine.store.hot_path import HotPath
