@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -19,12 +18,12 @@ from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.principal import ANONYMOUS, Permission, Principal
 from hitmachine.services import denials
 from hitmachine.services.context import Context
-from hitmachine.store.users import User
 from hitmachine.web import sessions
 from hitmachine.web.errors import CsrfRefused, FormUnreadable, NotPermitted, SignInRequired
 from hitmachine.web.forms import BadForm, Form, parse
-from hitmachine.web.render import NAVIGATION, navigation
+from hitmachine.web.render import NAVIGATION
 from hitmachine.web.sessions import Expired, WebSession
+from hitmachine.web.user import WebUser
 
 SAFE_METHODS = ("GET", "HEAD")
 _NEXT = re.compile(r"^/[a-z/]{0,40}$")
@@ -51,29 +50,6 @@ async def read_form(request: Request) -> Form:
 
 
 FormDep = Annotated[Form, Depends(read_form)]
-
-
-@dataclass
-class WebUser:
-    """A signed-in user on this request, with what every page template needs."""
-
-    ctx: Context
-    session: WebSession
-    user: User
-    form: Form
-    request_id: str
-    principal: Principal = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.principal = self.user.principal()
-
-    @property
-    def csrf_token(self) -> str:
-        return self.session.csrf_token
-
-    def page(self, **values: Any) -> dict[str, Any]:
-        return {"user": self.user, "nav": navigation(self.principal.may),
-                "csrf_token": self.csrf_token, **values}
 
 
 def home_path(principal: Principal) -> str:
@@ -148,5 +124,5 @@ def current_session(request: Request, form: FormDep) -> tuple[WebSession | Expir
 SessionDep = Annotated[tuple[WebSession | Expired | None, Form], Depends(current_session)]
 
 __all__ = ["Administrator", "AnyUser", "Coordinator", "FormDep", "PrivacyOfficer",
-           "SessionDep", "WebUser", "audit_denied", "get_ctx", "home_path", "read_form",
+           "SessionDep", "audit_denied", "get_ctx", "home_path", "read_form",
            "request_id", "safe_next", "signed_in"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +22,8 @@ from starlette.responses import RedirectResponse, Response
 
 from hitmachine.domain.errors import HitmachineError, LimitExceeded, Unavailable
 from hitmachine.web.render import navigation, render
-
-if TYPE_CHECKING:
-    from hitmachine.web.deps import WebUser
+from hitmachine.web.sessions import COOKIE
+from hitmachine.web.user import WebUser
 
 log = logging.getLogger("hitmachine.web")
 
@@ -162,8 +161,6 @@ def sign_in_redirect(exc: SignInRequired) -> Response:
     location = "/aanmelden" + ("?" + "&".join(params) if params else "")
     response = RedirectResponse(location, status_code=303)
     if exc.clear_cookie:
-        from hitmachine.web.sessions import COOKIE
-
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
 

@@ -25,11 +25,12 @@ from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.store.audit_log import AuditFilter
 from hitmachine.web import auditview, charts, statistics
-from hitmachine.web.deps import PrivacyOfficer, WebUser
+from hitmachine.web.deps import PrivacyOfficer
 from hitmachine.web.errors import WebRoute
 from hitmachine.web.forms import Errors, dutch_date, iso_date
 from hitmachine.web.render import render
 from hitmachine.web.texts import EVENTS, MEMBER_FIELDS, OUTCOMES, member_message
+from hitmachine.web.user import WebUser
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 

@@ -26,7 +26,7 @@ from hitmachine.domain.agencies import Agency, Purpose
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import InvalidInput, LimitExceeded
 from hitmachine.services import query as query_service
-from hitmachine.web.deps import Coordinator, WebUser
+from hitmachine.web.deps import Coordinator
 from hitmachine.web.errors import LimitReached, WebRoute
 from hitmachine.web.forms import Errors, Form, dutch_date, iso_date
 from hitmachine.web.render import render
@@ -36,6 +36,7 @@ from hitmachine.web.texts import (
     generic_message,
     member_message,
 )
+from hitmachine.web.user import WebUser
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
