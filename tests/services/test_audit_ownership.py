@@ -14,11 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "hitmachine"
 SHELLS = ("api", "web")  # plus the top-level modules: the CLI, the server, the demo
 BUILDS_RECORD = re.compile(r"\bAuditRecord(\.by)?\(|\baudit_log\.append\(")
 
-# Refusals and sign-out, still recorded where the request is turned away. They are not
-# the audit log's own use cases; this list may only shrink.
+# Still recorded in the web shell: a refused query form and a sign-out. This list may
+# only shrink (refused requests of both shells go through ``services.denials``).
 STILL_IN_SHELL = {
-    "api/problems.py": 1,      # a refused API request (auth.denied, invalid input)
-    "web/deps.py": 1,          # a refused web page (auth.denied)
     "web/routes/query.py": 1,  # a refused query form (query.household, invalid)
     "web/sessions.py": 1,      # auth.signout, in the session's own transaction
 }
