@@ -14,10 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "hitmachine"
 SHELLS = ("api", "web")  # plus the top-level modules: the CLI, the server, the demo
 BUILDS_RECORD = re.compile(r"\bAuditRecord(\.by)?\(|\baudit_log\.append\(")
 
-# Still recorded in the web shell: a refused query form and a sign-out. This list may
-# only shrink (refused requests of both shells go through ``services.denials``).
+# Still recorded in the web shell: a sign-out, in the session's own transaction. This list
+# may only shrink (refused requests of both shells go through ``services.denials``).
 STILL_IN_SHELL = {
-    "web/routes/query.py": 1,  # a refused query form (query.household, invalid)
     "web/sessions.py": 1,      # auth.signout, in the session's own transaction
 }
 
