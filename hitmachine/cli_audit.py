@@ -20,7 +20,6 @@ from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
 from hitmachine.cli_support import fail as _fail
 from hitmachine.cli_support import request_id as _rid
-from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import HitmachineError, InvalidInput
 
 audit_app = typer.Typer(help="The tamper-evident audit log: checkpoints, verify, export, "
@@ -44,9 +43,9 @@ def checkpoint(
         if key:
             typer.echo(service.verifier_key(ctx))
             return
-        note = service.sign_checkpoint_now(ctx) if sign else service.latest_checkpoint(ctx)
-        ctx.audit.append(AuditRecord.by(admin.CONSOLE, "audit.checkpoint", _rid(), Outcome.OK,
-                                        detail={"signed": sign, "via": "cli"}))
+        note = service.checkpoint_for(ctx, admin.CONSOLE, _rid(),
+                                      wanted="sign" if sign else "newest", via="cli",
+                                      detail={"signed": sign})
     except HitmachineError as exc:
         _fail(exc)
     finally:
@@ -95,13 +94,10 @@ def verify(
     ctx = _context()
     try:
         with _progress() as progress:
-            result = service.verify(ctx, outside_checkpoints=notes,
-                                    trusted_keys=tuple(trusted_key or ()), progress=progress)
-        ctx.audit.append(AuditRecord.by(
-            admin.CONSOLE, "audit.verify", _rid(), Outcome.OK if result.ok else Outcome.ERROR,
-            detail={"ok": result.ok, "size": result.size, "first_bad_seq": result.first_bad_seq,
-                    "checkpoints_checked": result.checkpoints_checked,
-                    "outside_checkpoints": len(notes), "via": "cli"}))
+            result = service.verify_for(ctx, admin.CONSOLE, _rid(), via="cli",
+                                        outside_checkpoints=notes,
+                                        trusted_keys=tuple(trusted_key or ()),
+                                        progress=progress)
     except HitmachineError as exc:
         _fail(exc)
     finally:

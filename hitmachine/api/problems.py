@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hitmachine.api.auth import client_address, principal_for_failure
-from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.audit import Outcome
 from hitmachine.domain.errors import FieldError, HitmachineError, Unavailable
 from hitmachine.domain.principal import ANONYMOUS
 from hitmachine.services import denials
@@ -60,14 +60,10 @@ def _audit_failure(request: Request, status: int, errors: list[FieldError]) -> N
     principal = principal_for_failure(request)
     if principal == ANONYMOUS:  # no valid token: one record per address and window
         event, outcome = "auth.denied", Outcome.DENIED
-    record = AuditRecord.by(
-        principal, event, request_id(request), outcome,
-        detail={"status": status, "operation": state.get("operation", request.method),
-                "fields": sorted({e.field for e in errors})})
-    if principal == ANONYMOUS:
-        denials.record(ctx, client_address(request), record)
-    else:
-        ctx.audit.append(record)
+    denials.audit_refusal(
+        ctx, principal, client_address(request), event, request_id(request), outcome,
+        {"status": status, "operation": state.get("operation", request.method),
+         "fields": sorted({e.field for e in errors})})
 
 
 def _respond(request: Request, status: int, title: str, detail: str, code: str,

@@ -160,6 +160,25 @@ def latest_checkpoint(ctx: Context) -> str | None:
     return row.note if row is not None else None
 
 
+CheckpointWanted = Literal["sign", "newest", "newest_or_sign"]
+
+
+def checkpoint_for(ctx: Context, principal: Principal, request_id: str, *,
+                   wanted: CheckpointWanted, via: str,
+                   detail: dict[str, Any] | None = None) -> str | None:
+    """A checkpoint on someone's behalf, recorded as ``audit.checkpoint`` before it is
+    returned: signed now, the newest stored one (None before the first), or the newest
+    and signed now if there is none yet."""
+    if wanted == "sign":
+        note: str | None = sign_checkpoint_now(ctx)
+    else:
+        note = latest_checkpoint(ctx)
+        if note is None and wanted == "newest_or_sign":
+            note = sign_checkpoint_now(ctx)
+    _audit(ctx, principal, "audit.checkpoint", request_id, {**(detail or {}), "via": via})
+    return note
+
+
 class Integrator:
     """The background integrator of one process: sequences pending records about every
     ``audit_integrate_seconds`` and signs checkpoints while records arrive."""
@@ -306,6 +325,21 @@ def verify(ctx: Context, *, outside_checkpoints: Sequence[str] = (),
                         first_bad_seq=bad.seq, checkpoints_checked=len(targets) + len(outside),
                         outside_checked=len(outside), pending=pending, pruned=scan.pruned,
                         problems=bad.problems)
+
+
+def verify_for(ctx: Context, principal: Principal, request_id: str, *, via: str,
+               outside_checkpoints: Sequence[str] = (), trusted_keys: Sequence[str] = (),
+               progress: Progress | None = None) -> VerifyResult:
+    """``verify`` on someone's behalf, recorded as ``audit.verify`` before it is returned:
+    every shell (CLI, API, web) gets the same record without building it itself."""
+    result = verify(ctx, outside_checkpoints=outside_checkpoints, trusted_keys=trusted_keys,
+                    progress=progress)
+    _audit(ctx, principal, "audit.verify", request_id,
+           {"ok": result.ok, "size": result.size, "first_bad_seq": result.first_bad_seq,
+            "checkpoints_checked": result.checkpoints_checked,
+            "outside_checkpoints": len(outside_checkpoints), "via": via},
+           outcome=Outcome.OK if result.ok else Outcome.ERROR)
+    return result
 
 
 def _verifiers(ctx: Context, trusted_keys: Sequence[str], bad: _Bad) -> list[CheckpointVerifier]:
@@ -701,6 +735,25 @@ def export_records(ctx: Context, principal: Principal, flt: AuditFilter, fmt: Ex
     return count
 
 
+def search_records(ctx: Context, principal: Principal, request_id: str,
+                   flt: AuditFilter, *, after: int, limit: int) -> list[RowMapping]:
+    """One page of records after record ``after``, recorded as ``audit.read``."""
+    with ctx.db.read() as conn:
+        rows = audit_log.search(conn, flt, after_id=after, limit=limit)
+    record_read(ctx, principal, request_id, flt, returned=len(rows), after=after)
+    return rows
+
+
+def record_read(ctx: Context, principal: Principal, request_id: str, flt: AuditFilter, *,
+                returned: int, via: str | None = None, **cursor: int | None) -> None:
+    """Record that a page of the log was read (``audit.read``), by its filter and cursor.
+    For pages a shell lays out itself (the web's newer/older page), after reading it."""
+    detail: dict[str, Any] = {"filter": _filter_detail(flt), **cursor, "returned": returned}
+    if via is not None:
+        detail["via"] = via
+    _audit(ctx, principal, "audit.read", request_id, detail)
+
+
 def export_row(row: RowMapping) -> dict[str, Any]:
     item: dict[str, Any] = {"seq": row["seq"], "id": row["id"],
                             "leaf_hash": bytes(row["leaf_hash"]).hex()
@@ -730,6 +783,14 @@ def subject_records(ctx: Context, principal: Principal, identity: Identity,
            {"records": len(found), "key_versions": sorted({v for v, _ in wanted}), "via": via},
            outcome=Outcome.OK)
     return found
+
+
+def record_subject_refused(ctx: Context, principal: Principal, request_id: str,
+                           fields: Iterable[str], *, via: str = "web") -> None:
+    """Record a data-subject look-up refused for bad input (``audit.subject``, invalid):
+    the fields named, never their values."""
+    _audit(ctx, principal, "audit.subject", request_id,
+           {"status": 422, "via": via, "fields": sorted(fields)}, outcome=Outcome.INVALID)
 
 
 def subject_pseudonyms(ctx: Context, identity: Identity) -> set[tuple[int, str]]:
@@ -819,6 +880,17 @@ def prune(ctx: Context, principal: Principal, request_id: str, *,
     return PruneResult(cutoff, pruned, before_seq, thinned)
 
 
+# --- statistics ---------------------------------------------------------------------------
+
+def record_statistics(ctx: Context, principal: Principal, request_id: str, *, since: dt.date,
+                      until: dt.date, queries: int, via: str = "web") -> None:
+    """Record that the query statistics of these days were shown (``audit.statistics``).
+    The figures are computed by the page that lays them out; the record is kept here."""
+    _audit(ctx, principal, "audit.statistics", request_id,
+           {"from": since.isoformat(), "to": until.isoformat(), "queries": queries,
+            "via": via})
+
+
 # --- shared -------------------------------------------------------------------------------
 
 def _audit(ctx: Context, principal: Principal, event: str, request_id: str,
@@ -827,7 +899,8 @@ def _audit(ctx: Context, principal: Principal, event: str, request_id: str,
 
 
 __all__ = ["PENDING_LIMIT_SECONDS", "ConsistencyProof", "EXPORT_COLUMNS", "InclusionProof",
-           "Integrator", "PruneResult", "VerifyResult", "export_records", "export_row",
-           "integrate", "latest_checkpoint", "pending_seconds", "prove_consistency",
-           "prove_inclusion", "prune", "sign_checkpoint_now", "signer", "subject_pseudonyms",
-           "subject_records", "verifier_key", "verify"]
+           "Integrator", "PruneResult", "VerifyResult", "checkpoint_for", "export_records",
+           "export_row", "integrate", "latest_checkpoint", "pending_seconds",
+           "prove_consistency", "prove_inclusion", "prune", "record_read", "record_statistics",
+           "record_subject_refused", "search_records", "sign_checkpoint_now", "signer",
+           "subject_pseudonyms", "subject_records", "verifier_key", "verify", "verify_for"]

@@ -19,12 +19,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.clock import iso_utc
 from hitmachine.domain.errors import Unavailable
-from hitmachine.domain.principal import ANONYMOUS
+from hitmachine.domain.principal import ANONYMOUS, Principal
 from hitmachine.services import ratelimit
 
 if TYPE_CHECKING:
@@ -93,6 +93,17 @@ def record(ctx: "Context", address: str, denial: AuditRecord) -> None:
     flush(ctx, before_window=window)
 
 
+def audit_refusal(ctx: "Context", principal: Principal, address: str, event: str,
+                  request_id: str, outcome: Outcome, detail: dict[str, Any]) -> None:
+    """Audit a refused request, for the API and the web pages alike: in full for someone
+    known, through the address's window summary for nobody signed in (``record``)."""
+    refusal = AuditRecord.by(principal, event, request_id, outcome, detail=detail)
+    if principal == ANONYMOUS:
+        record(ctx, address, refusal)
+    else:
+        ctx.audit.append(refusal)
+
+
 def flush(ctx: "Context", *, before_window: int | None = None) -> int:
     """Write the summaries of ended windows (of every window: ``before_window=None``);
     returns how many records were written. Counts whose write fails are kept for later."""
@@ -142,4 +153,4 @@ def _moment(window: int, seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(window * seconds, tz=dt.UTC)
 
 
-__all__ = ["SUMMARY_EVENT", "Summaries", "flush", "record", "start", "stop", "summaries"]
+__all__ = ["SUMMARY_EVENT", "Summaries", "audit_refusal", "flush", "record", "start", "stop", "summaries"]

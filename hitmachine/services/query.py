@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,15 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
     ctx.audit.append(record)
     _count(answer)
     return answer
+
+
+def record_refused(ctx: Context, principal: Principal, request_id: str,
+                   fields: Iterable[str], *, via: str = "web") -> None:
+    """Record a household query refused for bad input before it was asked (as the API's
+    problem mapper records one): the fields named, never their values."""
+    ctx.audit.append(AuditRecord.by(
+        principal, "query.household", request_id, Outcome.INVALID,
+        detail={"status": 422, "operation": "POST", "via": via, "fields": sorted(fields)}))
 
 
 def _count(answer: HouseholdAnswer) -> None:
@@ -305,4 +314,4 @@ def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]
 
 
 __all__ = ["AgencyHit", "HouseholdAnswer", "HouseholdQuery", "MemberAnswer", "MemberInput",
-           "evaluate", "household", "normalise_members"]
+           "evaluate", "household", "normalise_members", "record_refused"]

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.domain.audit import Outcome
 from hitmachine.domain.principal import ANONYMOUS, Permission, Principal
 from hitmachine.services import denials
 from hitmachine.services.context import Context
@@ -72,14 +72,11 @@ def safe_next(path: str | None, principal: Principal | None = None) -> str | Non
 def audit_denied(ctx: Context, principal: Principal, request: Request, reason: str,
                  status: int = 403) -> None:
     """Audit a refusal; one of nobody signed in goes into its address's window summary."""
-    record = AuditRecord.by(
-        principal, "auth.denied", request_id(request), Outcome.DENIED,
-        detail={"status": status, "operation": f"{request.method} {request.url.path}",
-                "reason": reason, "fields": []})
-    if principal == ANONYMOUS:
-        denials.record(ctx, request.client.host if request.client else "unknown", record)
-    else:
-        ctx.audit.append(record)
+    denials.audit_refusal(
+        ctx, principal, request.client.host if request.client else "unknown", "auth.denied",
+        request_id(request), Outcome.DENIED,
+        {"status": status, "operation": f"{request.method} {request.url.path}",
+         "reason": reason, "fields": []})
 
 
 def signed_in(permission: Permission | None) -> Callable[..., WebUser]:

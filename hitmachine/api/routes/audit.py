@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,11 +17,10 @@ from sqlalchemy import RowMapping
 from hitmachine.api.auth import CtxDep, require
 from hitmachine.api.problems import request_id
 from hitmachine.api.schemas import AuditPageOut, AuditRecordOut, FreeText
-from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.checkpoint import parse_checkpoint_body
 from hitmachine.domain.principal import Permission, Principal
 from hitmachine.services import audit as audit_service
-from hitmachine.store.audit_log import AuditFilter, search
+from hitmachine.store.audit_log import AuditFilter
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AuditReader = Annotated[Principal, Depends(require(Permission.READ_AUDIT, "audit.read"))]
@@ -50,12 +48,8 @@ def list_records(
     """Audit records in arrival order, filtered, one page after record ``after``."""
     flt = AuditFilter(since=since, until=until, event=event, actor=actor, purpose=purpose,
                       case_reference=case_reference, outcome=outcome)
-    with ctx.db.read() as conn:
-        rows = search(conn, flt, after_id=after, limit=limit)
-    ctx.audit.append(AuditRecord.by(
-        principal, "audit.read", request_id(request), Outcome.OK,
-        detail={"filter": {k: v for k, v in asdict(flt).items() if v is not None},
-                "after": after, "returned": len(rows)}))
+    rows = audit_service.search_records(ctx, principal, request_id(request), flt,
+                                        after=after, limit=limit)
     records = [_record_out(r) for r in rows]
     return AuditPageOut(records=records,
                         next_cursor=records[-1].id if len(records) == limit else None)
@@ -106,9 +100,9 @@ def _b64(value: bytes) -> str:
 @router.get("/checkpoint", response_model=CheckpointOut)
 def checkpoint(request: Request, ctx: CtxDep, principal: CheckpointReader) -> CheckpointOut:
     """The newest signed checkpoint of the audit log (signed now if there is none yet)."""
-    note = audit_service.latest_checkpoint(ctx) or audit_service.sign_checkpoint_now(ctx)
-    ctx.audit.append(AuditRecord.by(principal, "audit.checkpoint", request_id(request),
-                                    Outcome.OK, detail={"via": "api"}))
+    note = audit_service.checkpoint_for(ctx, principal, request_id(request),
+                                        wanted="newest_or_sign", via="api")
+    assert note is not None  # signed now when none was stored yet
     body = parse_checkpoint_body(note[: note.index("\n\n") + 1].encode("utf-8"))
     return CheckpointOut(origin=body.origin, size=body.size, root_hash=_b64(body.root_hash),
                          checkpoint=note, verifier_key=audit_service.verifier_key(ctx))

@@ -19,10 +19,10 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response, StreamingResponse
 
-from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.clock import local_today, utc_now
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
+from hitmachine.services import audit as audit_service
 from hitmachine.store.audit_log import AuditFilter
 from hitmachine.web import auditview, charts, statistics
 from hitmachine.web.deps import PrivacyOfficer
@@ -108,10 +108,6 @@ def parse_filters(web: WebUser, form: FilterForm) -> tuple[AuditFilter | None, E
                        outcome=form.uitkomst or None), errors
 
 
-def _filter_detail(flt: AuditFilter) -> dict[str, Any]:
-    return {k: v for k, v in asdict(flt).items() if v is not None}
-
-
 def _cursor(params: QueryParams, name: str) -> int | None:
     value = params.get(name, "")
     return int(value) if value.isdigit() and len(value) < 19 else None
@@ -131,10 +127,9 @@ def audit_log_page(request: Request, web: PrivacyOfficer) -> Response:
         events = auditview.distinct_values(conn, "event")
         actors = auditview.distinct_values(conn, "actor")
     if flt is not None and result is not None:
-        web.ctx.audit.append(AuditRecord.by(
-            web.principal, "audit.read", web.request_id, Outcome.OK,
-            detail={"filter": _filter_detail(flt), "before": before, "after": after,
-                    "returned": len(result.records), "via": "web"}))
+        audit_service.record_read(web.ctx, web.principal, web.request_id, flt,
+                                  returned=len(result.records), via="web",
+                                  before=before, after=after)
     return render(request, "audit.html", web.page(
         title="Auditlog", form=form, errors=errors, field_errors=errors.by_field,
         result=result, events=_event_options(events), actors=actors,
@@ -154,8 +149,6 @@ def _event_options(found: list[str]) -> list[tuple[str, str]]:
 
 @router.get("/audit/export")
 def export(request: Request, web: PrivacyOfficer) -> Response:
-    from hitmachine.services import audit as audit_service
-
     form = FilterForm.from_params(request.query_params)
     fmt = request.query_params.get("formaat", "csv")
     flt, errors = parse_filters(web, form)
@@ -197,29 +190,20 @@ def _chunks(out: Any) -> Iterator[bytes]:
 
 @router.get("/audit/verifieren")
 def verify_page(request: Request, web: PrivacyOfficer) -> Response:
-    from hitmachine.services import audit as audit_service
-
     return _verify_page(request, web, checkpoint=audit_service.latest_checkpoint(web.ctx))
 
 
 @router.post("/audit/verifieren")
 def verify(request: Request, web: PrivacyOfficer) -> Response:
-    from hitmachine.services import audit as audit_service
-
     ctx = web.ctx
     if web.form.get("actie") == "ondertekenen":
-        checkpoint = audit_service.sign_checkpoint_now(ctx)
-        ctx.audit.append(AuditRecord.by(web.principal, "audit.checkpoint", web.request_id,
-                                        Outcome.OK, detail={"via": "web"}))
+        checkpoint = audit_service.checkpoint_for(ctx, web.principal, web.request_id,
+                                                  wanted="sign", via="web")
         return _verify_page(request, web, checkpoint=checkpoint, signed=True)
     outside_text = web.form.get("checkpoints", "")
     outside = split_checkpoints(outside_text)
-    result = audit_service.verify(ctx, outside_checkpoints=outside)
-    ctx.audit.append(AuditRecord.by(
-        web.principal, "audit.verify", web.request_id, Outcome.OK if result.ok else Outcome.ERROR,
-        detail={"ok": result.ok, "size": result.size, "first_bad_seq": result.first_bad_seq,
-                "checkpoints_checked": result.checkpoints_checked,
-                "outside_checkpoints": len(outside), "via": "web"}))
+    result = audit_service.verify_for(ctx, web.principal, web.request_id, via="web",
+                                      outside_checkpoints=outside)
     return _verify_page(request, web, checkpoint=audit_service.latest_checkpoint(ctx),
                         result=result, outside_text=outside_text)
 
@@ -283,8 +267,6 @@ def subject_page(request: Request, web: PrivacyOfficer) -> Response:
 
 @router.post("/audit/betrokkene")
 def subject_records(request: Request, web: PrivacyOfficer) -> Response:
-    from hitmachine.services import audit as audit_service
-
     values = {name: web.form.get(name, "").strip() for name in SUBJECT_FIELDS}
     errors = Errors()
     identity: Identity | None = None
@@ -301,10 +283,8 @@ def subject_records(request: Request, web: PrivacyOfficer) -> Response:
                 web_field = MEMBER_FIELDS.get(e.field, ("bsn", "", ""))[0]
                 errors.add(web_field, member_message(e.field, e.message))
     if identity is None:
-        web.ctx.audit.append(AuditRecord.by(
-            web.principal, "audit.subject", web.request_id, Outcome.INVALID,
-            detail={"status": 422, "via": "web",
-                    "fields": sorted({e.field_id for e in errors.items})}))
+        audit_service.record_subject_refused(web.ctx, web.principal, web.request_id,
+                                             {e.field_id for e in errors.items}, via="web")
         return _subject_form(request, web, values=values, errors=errors, status=422)
     rows = audit_service.subject_records(web.ctx, web.principal, identity, web.request_id)
     mine = _pseudonyms(web, identity)
@@ -385,10 +365,8 @@ def statistics_page(request: Request, web: PrivacyOfficer) -> Response:
             stats = statistics.compute(conn, since=since, until=until, since_utc=start,
                                        until_utc=end, timezone=ctx.settings.timezone,
                                        purpose_labels=labels)
-        ctx.audit.append(AuditRecord.by(
-            web.principal, "audit.statistics", web.request_id, Outcome.OK,
-            detail={"from": since.isoformat(), "to": until.isoformat(),
-                    "queries": stats.total, "via": "web"}))
+        audit_service.record_statistics(ctx, web.principal, web.request_id, since=since,
+                                        until=until, queries=stats.total, via="web")
         if stats.total:
             figures = {"week": charts.weekly(stats), "doel": charts.per_purpose(stats),
                        "gebruiker": charts.per_actor(stats), "treffer": charts.hit_share(stats),

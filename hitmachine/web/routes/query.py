@@ -23,7 +23,6 @@ from starlette.responses import RedirectResponse, Response
 
 from hitmachine.api.schemas import HouseholdQueryIn
 from hitmachine.domain.agencies import Agency, Purpose
-from hitmachine.domain.audit import AuditRecord, Outcome
 from hitmachine.domain.errors import InvalidInput, LimitExceeded
 from hitmachine.services import query as query_service
 from hitmachine.web.deps import Coordinator
@@ -229,10 +228,8 @@ def _add_error(errors: Errors, loc: list[str], message: str) -> None:
 
 def _audit_invalid(web: WebUser, errors: Errors) -> None:
     """Refused input, audited as the API audits it: the fields, never their values."""
-    web.ctx.audit.append(AuditRecord.by(
-        web.principal, "query.household", web.request_id, Outcome.INVALID,
-        detail={"status": 422, "operation": "POST", "via": "web",
-                "fields": sorted(_api_field(e.field_id) for e in errors.items)}))
+    query_service.record_refused(web.ctx, web.principal, web.request_id,
+                                 [_api_field(e.field_id) for e in errors.items], via="web")
 
 
 _MEMBER_ORDER = ("bsn", "voornamen", "tussenvoegsel", "achternaam", "geboortedatum")
