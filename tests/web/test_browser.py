@@ -472,11 +472,21 @@ def test_privacy_officer_filters_verifies_exports_and_finds_the_subject(
     assert ANNA["bsn"] not in page.url
 
 
-def test_the_statistics_page_shows_charts(page: Page) -> None:
+def test_the_statistics_page_shows_charts(page: Page, browser: Browser,
+                                          instance: Instance) -> None:
+    # Its own question first: charts are drawn only once there is something to count, and
+    # this test must not depend on the ones before it having asked.
+    coordinator = _context(browser, instance)
+    cpage = coordinator.new_page()
+    sign_in(cpage, COORDINATOR)
+    ask_household(cpage, [{"bsn": ANNA["bsn"]}])
+    expect(cpage.locator(".badge--bekend")).to_be_visible()
+    coordinator.close()
+
     sign_in(page, OFFICER)
     page.goto("/statistieken")
     expect(page.locator("svg[role=img]")).to_have_count(5)
-    expect(page.locator(".kengetal").first).to_contain_text("vragen")
+    expect(page.locator(".kengetal").first).to_contain_text(re.compile(r"vra(ag|gen)"))
     page.get_by_text("Cijfers als tabel").first.click()
     expect(page.locator("#tabel-week")).to_be_visible()
 
