@@ -11,8 +11,6 @@ import typer
 from typer.testing import CliRunner
 
 from hitmachine.cli import app
-from hitmachine.config import Settings
-from hitmachine.instance import initialise
 from tests.cli.test_operator_errors import assert_one_line_error, run
 
 
@@ -57,14 +55,6 @@ def test_help_of_the_real_command(tmp_path: Path) -> None:
     assert "--require-client-cert / --no-require-client-cert" in result.stdout
     assert "<bool>" not in result.stdout and "…" not in result.stdout
 
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Path:
-    home = tmp_path / "instance"
-    home.mkdir()
-    initialise(Settings(database_url=f"sqlite:///{home / 'hitmachine.db'}",
-                        keys_dir=home / "keys"))
-    return home
 
 
 def test_lists_have_headings(instance: Path) -> None:

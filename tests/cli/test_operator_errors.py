@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from hitmachine.config import Settings
-from hitmachine.instance import initialise
 from tests.live_server import free_port
 
 PASSWORD = "s3cret-Pw-9f2c"  # must never be echoed
@@ -55,15 +54,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     assert PASSWORD not in output
     return lines[0]
 
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Path:
-    """An initialised SQLite instance in the default layout (hitmachine.db, keys/)."""
-    home = tmp_path / "instance"
-    home.mkdir()
-    initialise(Settings(database_url=f"sqlite:///{home / 'hitmachine.db'}",
-                        keys_dir=home / "keys"))
-    return home
 
 
 # --- item 2: before init, or in the wrong directory --------------------------------------

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from hitmachine.api.app import create_app
 from hitmachine.config import Settings
@@ -23,9 +22,9 @@ from hitmachine.domain.text import check_name, contains_bsn, text_problem
 from hitmachine.instance import initialise
 from hitmachine.services import admin, ratelimit, users
 from hitmachine.services.context import Context
-from hitmachine.store.schema import audit_records
 from tests.conftest import Tokens, _truncate_pg
 from tests.live_server import LiveServer
+from tests.web.util import records as _records
 
 PASSWORD = "paard-batterij-nietje"
 HOSTILE = ["x\x00y", "a\nb", "\u202eroc", "esc\x1b[31m", "del\x7f", "c1\x85"]
@@ -34,17 +33,6 @@ HOSTILE = ["x\x00y", "a\nb", "\u202eroc", "esc\x1b[31m", "del\x7f", "c1\x85"]
 def _query(case_reference: str = "VH-2026-0042", bsn: str = "111222333") -> dict[str, Any]:
     return {"purpose": "casusoverleg", "case_reference": case_reference,
             "members": [{"bsn": bsn}]}
-
-
-def _records(ctx: Context, event: str | None = None) -> list[dict[str, Any]]:
-    stmt = select(audit_records).order_by(audit_records.c.id)
-    if event:
-        stmt = stmt.where(audit_records.c.event == event)
-    with ctx.db.read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
-    for r in rows:
-        r["detail"] = json.loads(r["detail"])
-    return rows
 
 
 def _fields(r: httpx.Response) -> list[str]:

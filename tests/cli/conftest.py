@@ -1,0 +1,20 @@
+"""Fixtures shared by the CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hitmachine.config import Settings
+from hitmachine.instance import initialise
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    """An initialised SQLite instance in the default layout (hitmachine.db, keys/)."""
+    home = tmp_path / "instance"
+    home.mkdir()
+    initialise(Settings(database_url=f"sqlite:///{home / 'hitmachine.db'}",
+                        keys_dir=home / "keys"))
+    return home
