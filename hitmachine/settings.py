@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
     purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
     timezone: str = "Europe/Amsterdam"
+    # Signals (issue 16): the Veiligheidshuis's contact desk, named in the signals its
+    # coordinators' queries send to agencies; how long an unacknowledged or acknowledged
+    # signal is kept before it is deleted; how often the expiry job runs.
+    contact_desk: str = "Veiligheidshuis Gelderland-Zuid, casusregie 024 329 6000"
+    signal_expiry_days: int = Field(default=30, ge=1, le=366)
+    signal_expiry_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
 
     # Resource limits: each answered with 413/422/429, never a crash or a hang.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -166,6 +172,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known time zone; expected an IANA name such as "
                              "Europe/Amsterdam") from None
+        return value
+
+    @field_validator("contact_desk")
+    @classmethod
+    def _contact_desk(cls, value: str) -> str:
+        if not value.strip() or any(not c.isprintable() for c in value) or len(value) > 200:
+            raise ValueError("must be one non-empty line of printable text (at most 200 "
+                             "characters), such as the desk's name and telephone number")
         return value
 
     @field_validator("origin")

@@ -51,6 +51,9 @@ class Agency(BaseModel):
     name: str
     contact: str
     disclosure: DisclosureRule = DisclosureRule()
+    # Hit signals (issue 16): whether this agency hears that a case was asked about one of
+    # its people. An agency may opt out; it is then told nothing, and nothing is kept for it.
+    signals: bool = True
 
     @field_validator("code")
     @classmethod
@@ -68,6 +71,21 @@ class Purpose(BaseModel):
     legal_basis: str
     # Only a research replay may ask "as on date X"; live work always asks about today.
     allows_reference_date: bool = False
+    # Issue 16: whether a disclosed hit under this purpose tells the agency that has it (a
+    # hit signal), and a partner's query tells the Veiligheidshuis (a partner_query signal).
+    signals: bool = False
+    # The longest a query under this purpose may be kept open as a follow-up (volgvraag),
+    # in days; 0: not allowed.
+    follow_up_max_days: int = Field(default=90, ge=0, le=366)
+
+    @model_validator(mode="after")
+    def _research_is_quiet(self) -> Purpose:
+        # A replay asks about yesterday's people on a chosen date for research: telling the
+        # agencies, or following the household, would act on an experiment.
+        if self.allows_reference_date and (self.signals or self.follow_up_max_days):
+            raise ValueError("a research purpose (allows_reference_date) cannot have signals "
+                             "or follow-ups (signals false, follow_up_max_days 0)")
+        return self
 
 
 DEFAULT_AGENCIES: tuple[Agency, ...] = (
@@ -86,15 +104,17 @@ DEFAULT_PURPOSES: tuple[Purpose, ...] = (
     Purpose(code="casusoverleg",
             description="Weging en screening van een casus voor het casusoverleg van het "
                         "Veiligheidshuis",
-            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5 (experiment d)"),
+            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5 (experiment d)",
+            signals=True),
     Purpose(code="partnervraag",
             description="Vraag van een ketenpartner over betrokkenheid van andere partners "
                         "bij een persoon of huishouden",
-            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5"),
+            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5",
+            signals=True),
     Purpose(code="replay",
             description="Wetenschappelijke herhaling van de handmatige Hitmachine-test",
             legal_basis="AVG art. 89; Convenant Veiligheidshuis, art. 9 (evaluatie)",
-            allows_reference_date=True),
+            allows_reference_date=True, follow_up_max_days=0),
 )
 
 

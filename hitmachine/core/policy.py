@@ -47,4 +47,40 @@ def unchecked_agencies(agencies: Mapping[str, Agency], date_of_birth: dt.date | 
     return tuple(sorted(code for code, a in agencies.items() if a.disclosure.age_bounded))
 
 
-__all__ = ["apply_policy", "disclosable", "unchecked_agencies"]
+Window = tuple[dt.date, dt.date]
+
+
+def disclosure_windows(agencies: Mapping[str, Agency], date_of_birth: dt.date | None,
+                       start: dt.date, end: dt.date) -> dict[str, Window]:
+    """For each age-bounded agency, the first and last day in ``start``..``end`` on which
+    its rule allows a member born on ``date_of_birth`` (none: never). A follow-up keeps
+    these instead of the birth date: the same rule (``disclosable``) decides, day by day,
+    and outside a birthday that falls in the period they say no more than an answer does."""
+    out: dict[str, Window] = {}
+    if date_of_birth is None:
+        return out
+    days = (end - start).days
+    for code, agency in agencies.items():
+        if not agency.disclosure.age_bounded:
+            continue
+        allowed = [start + dt.timedelta(days=i) for i in range(days + 1)
+                   if disclosable(agency, date_of_birth, start + dt.timedelta(days=i))]
+        if allowed:
+            # An age rule is an interval of ages, so the allowed days are one interval too.
+            out[code] = (allowed[0], allowed[-1])
+    return out
+
+
+def disclosed_in_window(agency: Agency, windows: Mapping[str, Window], *,
+                        birth_verified: bool, on: dt.date) -> bool:
+    """``apply_policy`` for a member known only by pseudonyms and windows: an agency
+    without an age rule always; an age-bounded one when its data confirm the birth date
+    (as the query requires) and ``on`` lies in the window computed from it."""
+    if not agency.disclosure.age_bounded:
+        return True
+    window = windows.get(agency.code)
+    return birth_verified and window is not None and window[0] <= on <= window[1]
+
+
+__all__ = ["Window", "apply_policy", "disclosable", "disclosed_in_window", "disclosure_windows",
+           "unchecked_agencies"]

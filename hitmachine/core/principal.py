@@ -26,13 +26,18 @@ class Permission(str, Enum):
     VERIFY_AUDIT = "verify-audit"
     ADMIN = "admin"
     READ_CATALOGUE = "read-catalogue"  # agencies and purposes
+    # Issue 16: an agency's signals (its adapter's or partner's token), or the
+    # Veiligheidshuis's inbox (a coordinator's).
+    READ_SIGNALS = "read-signals"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADAPTER: frozenset({Permission.PUBLISH, Permission.READ_CATALOGUE}),
-    Role.COORDINATOR: frozenset({Permission.QUERY, Permission.READ_CATALOGUE}),
+    Role.ADAPTER: frozenset({Permission.PUBLISH, Permission.READ_CATALOGUE,
+                             Permission.READ_SIGNALS}),
+    Role.COORDINATOR: frozenset({Permission.QUERY, Permission.READ_CATALOGUE,
+                                 Permission.READ_SIGNALS}),
     Role.PARTNER: frozenset({Permission.QUERY, Permission.READ_CATALOGUE,
-                             Permission.VERIFY_AUDIT}),
+                             Permission.VERIFY_AUDIT, Permission.READ_SIGNALS}),
     Role.PRIVACY_OFFICER: frozenset({Permission.READ_AUDIT, Permission.READ_CATALOGUE,
                                      Permission.VERIFY_AUDIT}),
     Role.ADMIN: frozenset({Permission.ADMIN, Permission.READ_CATALOGUE}),

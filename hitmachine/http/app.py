@@ -18,10 +18,19 @@ from hitmachine.http.api.middleware import (
     RequestIdMiddleware,
     RequestLogMiddleware,
 )
-from hitmachine.http.api.routes import admin, audit, catalogue, health, publish, queries
+from hitmachine.http.api.routes import (
+    admin,
+    audit,
+    catalogue,
+    health,
+    publish,
+    queries,
+    signals,
+)
 from hitmachine.http.schemas import HouseholdQueryIn
 from hitmachine.services import audit as audit_service
 from hitmachine.services import denials
+from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
 from hitmachine.settings import Settings, load_settings
 
@@ -51,7 +60,9 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         integrator = (audit_service.Integrator(app.state.ctx).start()
                       if settings.audit_integrate else None)
         denials.start(app.state.ctx)  # summaries of anonymous refusals, every window
+        expirer = signal_service.Expirer(app.state.ctx).start()  # signals, follow-ups
         yield
+        expirer.stop()
         denials.stop(app.state.ctx)
         if integrator is not None:
             integrator.stop()
@@ -66,7 +77,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     problems.install(app)
     generate = app.openapi  # FastAPI caches the document; ours post-processes it once
     app.openapi = lambda: app.openapi_schema or problems.document(generate())  # type: ignore[method-assign]
-    for module in (health, catalogue, queries, publish, audit, admin):
+    for module in (health, catalogue, queries, publish, signals, audit, admin):
         app.include_router(module.router)
         if module is queries and settings.bench_endpoint:
             # Right behind the household route: routing walks the routes in order (~110 µs

@@ -70,6 +70,11 @@ class HouseholdQueryIn(Strict):
     reference_date: dt.date | None = Field(
         default=None, description="only for purposes that replay a test (`replay`), "
                                   "which only a researcher token may ask")
+    follow_up_days: int | None = Field(
+        default=None, ge=1, le=366, strict=True,
+        description="keep the query open this many days (a follow-up): when an agency "
+                    "publishes the household later, the asking organisation gets a "
+                    "`follow_up` signal. At most the purpose's `follow_up_max_days`")
 
     def to_query(self) -> query_service.HouseholdQuery:
         """The use case's query: the one mapping, for the API and the web form alike."""
@@ -77,7 +82,7 @@ class HouseholdQueryIn(Strict):
             purpose=self.purpose, case_reference=self.case_reference,
             members=[query_service.MemberInput(m.bsn, m.given_names, m.prefix, m.surname,
                                                m.date_of_birth) for m in self.members],
-            reference_date=self.reference_date)
+            reference_date=self.reference_date, follow_up_days=self.follow_up_days)
 
 
 class AgencyHitOut(BaseModel):
@@ -102,10 +107,57 @@ class HouseholdSummaryOut(BaseModel):
     multi_agency: bool
 
 
+class FollowUpOut(BaseModel):
+    id: str
+    purpose: str
+    case_reference: str
+    agencies: list[str] = Field(description="the agencies disclosed so far")
+    multi_agency: bool
+    members: int
+    opened_at: str
+    expires_at: str
+
+
 class HouseholdAnswerOut(BaseModel):
     query_id: str
     members: list[MemberOut]
     household: HouseholdSummaryOut
+    follow_up: FollowUpOut | None = Field(
+        default=None, description="present when the query asked `follow_up_days`")
+
+
+class SignalPseudonymOut(BaseModel):
+    key_version: int
+    bsn: str | None = Field(description="hex BSN pseudonym, as the agency published it")
+    name: str | None = Field(description="hex name-key pseudonym, as the agency published it")
+
+
+class SignalOut(BaseModel):
+    """A signal: `hit` (to an agency: a case was asked about one of its people, named by
+    the pseudonyms it published), `follow_up` (to the asker of a follow-up: more agencies
+    know the household now) or `partner_query` (to the coordinators: a partner asked)."""
+
+    id: str
+    kind: Literal["hit", "follow_up", "partner_query"]
+    sender: str = Field(description="the asking organisation (an agency code, or "
+                                    "`veiligheidshuis`)")
+    contact: str = Field(description="the sender's contact desk (for a follow_up "
+                                     "signal: the added agency's)")
+    purpose: str
+    case_reference: str
+    created_at: str
+    expires_at: str
+    acked_at: str | None
+    pseudonyms: list[SignalPseudonymOut] = Field(
+        default_factory=list, description="hit: the member as the receiving agency published "
+                                          "them; its adapter maps them to its own reference")
+    follow_up: str | None = Field(default=None, description="follow_up: the follow-up's id")
+    added: list[str] = Field(default_factory=list,
+                             description="follow_up: the agencies that now know the household")
+    agencies: list[str] = Field(default_factory=list,
+                                description="follow_up, partner_query: the household's agencies")
+    multi_agency: bool | None = None
+    partner: str | None = Field(default=None, description="partner_query: who asked")
 
 
 class AgencyOut(BaseModel):

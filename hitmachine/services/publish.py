@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.errors import Forbidden, InvalidInput
 from hitmachine.core.principal import Principal
+from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, index
 from hitmachine.store.index import AgencySet, EntryPair, SyncInfo
@@ -119,6 +120,9 @@ def commit_sync(ctx: Context, principal: Principal, sync_id: str, batches: int,
             principal, "publish.commit", request_id, Outcome.OK, agencies=(sync.agency,),
             detail={"sync": sync.public_id, "batches": batches, "entries": entry_count,
                     "key_version": sync.key_version, "applied": applied})])
+        if applied:  # the open follow-ups against the set just committed, in its transaction
+            signal_service.reevaluate(conn, ctx, principal, sync.agency, request_id=request_id,
+                                      generation=result.generation)
     return result
 
 
@@ -143,6 +147,10 @@ def delta(ctx: Context, principal: Principal, agency: str, key_version: int,
         audit_log.append(conn, [AuditRecord.by(
             principal, "publish.delta", request_id, Outcome.OK, agencies=(agency,),
             detail={"added": added, "removed": removed, "key_version": key_version})])
+        # Only what the delta added can make a household known to the agency anew.
+        signal_service.reevaluate(conn, ctx, principal, agency, request_id=request_id,
+                                  added=[index.full_entry(e) for e in add],
+                                  key_version=key_version)
     return added, removed
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from sqlalchemy import Connection
 
 from hitmachine.core.agencies import Agency, Purpose
 from hitmachine.core.auditlog.record import AuditRecord, Outcome, subject_entries
@@ -18,8 +20,11 @@ from hitmachine.core.principal import Principal
 from hitmachine.core.pseudonym.base import PseudonymSet
 from hitmachine.core.text import case_reference_problem
 from hitmachine.services import metrics, ratelimit
+from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
-from hitmachine.store import index
+from hitmachine.store import audit_log, index
+from hitmachine.store import signals as signal_store
+from hitmachine.store.signals import FollowUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class HouseholdQuery:
     case_reference: str
     members: Sequence[MemberInput]
     reference_date: dt.date | None = None
+    # Keep the query open this many days (a follow-up, issue 16); None: answer only.
+    follow_up_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class HouseholdAnswer:
     query_id: str
     members: tuple[MemberAnswer, ...]
     agencies: tuple[str, ...]
+    follow_up: FollowUp | None = None
 
     @property
     def agency_count(self) -> int:
@@ -82,10 +90,39 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
     thread, never from the event loop."""
     _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
-    answer, record = evaluate(ctx, principal, query, request_id)
-    ctx.audit.append(record)
+    prepared = prepare(ctx, query)
+    if query.follow_up_days:
+        answer = _with_follow_up(ctx, principal, query, prepared, query.follow_up_days,
+                                 request_id)
+    else:
+        candidates = _lookup(ctx, prepared.per_version)
+        answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
+        # The signals commit with the record, through the same group commit: no answer
+        # without its record, and no record without its signals.
+        outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,
+                                          candidates, answer, request_id)
+        ctx.audit.append(outbox.bundle(record) if outbox.signals else record)
     _count(answer)
     return answer
+
+
+def _with_follow_up(ctx: Context, principal: Principal, query: HouseholdQuery,
+                    prepared: Prepared, days: int, request_id: str) -> HouseholdAnswer:
+    """A query kept open changes state, so it commits like a publish: look-up, answer,
+    signals, the follow-up and every record in one write transaction. That transaction
+    first waits for the publish commits in flight and holds new ones off, so the
+    follow-up's agencies are those of the sets its re-evaluations will start from."""
+    with ctx.db.write() as conn:
+        signal_store.lock_published_sets(conn)
+        candidates = _lookup_on(conn, prepared.per_version)
+        answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
+        outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,
+                                          candidates, answer, request_id)
+        follow_up, opened = signal_service.open_follow_up(
+            conn, ctx, principal, query.case_reference, prepared, answer, days, request_id)
+        signal_store.insert_signals(conn, outbox.signals)
+        audit_log.append(conn, [record, *outbox.records, opened])
+    return replace(answer, follow_up=follow_up)
 
 
 def record_refused(ctx: Context, principal: Principal, request_id: str,
@@ -120,7 +157,7 @@ def prepare(ctx: Context, query: HouseholdQuery) -> Prepared:
     # Every field error in one answer: the purpose's errors and the members' together, so
     # a caller does not fix one field only to learn of the next on the following try.
     purpose, errors = _purpose(ctx, query.purpose, query.reference_date is not None,
-                               query.case_reference)
+                               query.case_reference, query.follow_up_days)
     identities: list[Identity] = []
     try:
         identities = normalise_members(query.members)
@@ -233,7 +270,8 @@ def _check_research(ctx: Context, principal: Principal, query: HouseholdQuery) -
 
 
 def _purpose(ctx: Context, code: str, has_reference_date: bool,
-             case_reference: str | None) -> tuple[Purpose | None, list[FieldError]]:
+             case_reference: str | None, follow_up_days: int | None = None
+             ) -> tuple[Purpose | None, list[FieldError]]:
     errors: list[FieldError] = []
     purpose = ctx.purposes.get(code)
     if purpose is None:
@@ -246,6 +284,8 @@ def _purpose(ctx: Context, code: str, has_reference_date: bool,
         errors.append(FieldError("case_reference", "is required"))
     elif case_reference is not None and (problem := case_reference_problem(case_reference)):
         errors.append(FieldError("case_reference", problem))
+    if problem := signal_service.check_follow_up_days(purpose, follow_up_days):
+        errors.append(FieldError("follow_up_days", problem))
     return purpose, errors
 
 
@@ -265,10 +305,13 @@ def raw_field_errors(ctx: Context, body: Mapping[str, Any],
     case_reference = body.get("case_reference")
     errors: list[FieldError] = []
     if isinstance(purpose, str) and "purpose" not in flagged:
+        days = body.get("follow_up_days")
         _, errors = _purpose(ctx, purpose, body.get("reference_date") is not None
                              and "reference_date" not in flagged,
                              case_reference if isinstance(case_reference, str)
-                             and "case_reference" not in flagged else None)
+                             and "case_reference" not in flagged else None,
+                             days if isinstance(days, int) and not isinstance(days, bool)
+                             and "follow_up_days" not in flagged else None)
     members = body.get("members")
     if isinstance(members, list) and "members" not in flagged:
         if len(members) > ctx.settings.max_members:
@@ -290,10 +333,14 @@ def _raw_member_errors(member: object, at: str, flagged: set[str]) -> list[Field
 
 
 def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
+    with ctx.db.read() as conn:
+        return _lookup_on(conn, per_version)
+
+
+def _lookup_on(conn: Connection, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
     bsns = [p.bsn for sets in per_version.values() for p in sets if p.bsn is not None]
     names = [p.name for sets in per_version.values() for p in sets if p.name is not None]
-    with ctx.db.read() as conn:
-        return index.lookup(conn, bsns, names)
+    return index.lookup(conn, bsns, names)
 
 
 def _member_answer(agencies: dict[str, Agency], hits: dict[str, Basis],

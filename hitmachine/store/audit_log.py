@@ -15,7 +15,8 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
 
@@ -32,6 +33,15 @@ MAX_GROUP = 512
 WAIT_SECONDS = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What one request commits through the writer: its records and the signals they
+    record (``hitmachine.store.signals.Signal.to_values`` tuples), all or nothing."""
+
+    records: tuple[AuditRecord, ...]
+    signal_rows: tuple[tuple[Any, ...], ...] = field(default=())
+
+
 def append(conn: Connection, records: Sequence[AuditRecord]) -> None:
     """Insert records on ``conn``: they commit, or roll back, with the caller's transaction."""
     if records:
@@ -44,19 +54,21 @@ class AuditWriter:
     def __init__(self, db: Database, hot: HotPath | None = None) -> None:
         self._db = db
         self._hot = hot or HotPath(db)
-        self._queue: queue.SimpleQueue[tuple[AuditRecord, Future[None]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Bundle, Future[None]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, record: AuditRecord) -> Future[None]:
-        """Queue ``record``; the future completes when it is committed (or fails)."""
+    def submit(self, record: AuditRecord | Bundle) -> Future[None]:
+        """Queue ``record`` (or a bundle of records and signals); the future completes when
+        it is committed (or fails)."""
         self._ensure_started()
         done: Future[None] = Future()
-        self._queue.put((record, done))
+        self._queue.put((record if isinstance(record, Bundle) else Bundle((record,)), done))
         return done
 
-    def append(self, record: AuditRecord) -> None:
-        """Block until ``record`` is committed; raise ``Unavailable`` if it cannot be."""
+    def append(self, record: AuditRecord | Bundle) -> None:
+        """Block until ``record`` (or the bundle) is committed; raise ``Unavailable`` if it
+        cannot be."""
         try:
             self.submit(record).result(timeout=WAIT_SECONDS)
         except Unavailable:
@@ -99,9 +111,17 @@ class AuditWriter:
             if stop:
                 return
 
-    def _commit(self, group: list[tuple[AuditRecord, Future[None]]]) -> None:
+    def _insert(self, bundles: Sequence[Bundle]) -> None:
+        records = [r for b in bundles for r in b.records]
+        signal_rows = [s for b in bundles for s in b.signal_rows]
+        if signal_rows:
+            self._hot.insert_audit(records, signal_rows)
+        else:
+            self._hot.insert_audit(records)
+
+    def _commit(self, group: list[tuple[Bundle, Future[None]]]) -> None:
         try:
-            self._hot.insert_audit([record for record, _ in group])
+            self._insert([bundle for bundle, _ in group])
         except Exception as exc:  # the database is down, full, locked too long, or one bad record
             log.error("audit write failed: %s", type(exc).__name__)
             if len(group) > 1:
@@ -112,12 +132,12 @@ class AuditWriter:
         for _, done in group:
             done.set_result(None)
 
-    def _commit_one_by_one(self, group: list[tuple[AuditRecord, Future[None]]]) -> None:
+    def _commit_one_by_one(self, group: list[tuple[Bundle, Future[None]]]) -> None:
         """After a group failed: each record alone, so that one record the database refuses
         fails only its own request. Stops at the first failure that is not about a record."""
         for index, (record, done) in enumerate(group):
             try:
-                self._hot.insert_audit([record])
+                self._insert([record])
             except Exception as exc:
                 done.set_exception(_failure())
                 if not _record_fault(exc):
@@ -184,4 +204,4 @@ def search(conn: Connection, flt: AuditFilter, *, after_id: int = 0, limit: int 
     return [row._mapping for row in conn.execute(stmt)]
 
 
-__all__ = ["AuditFilter", "AuditWriter", "append", "search"]
+__all__ = ["AuditFilter", "AuditWriter", "Bundle", "append", "search"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from hitmachine.core.auditlog.record import ROW_COLUMNS, AuditRecord
 from hitmachine.store.database import Database
+from hitmachine.store.signals import SIGNAL_COLUMNS
 
 AUDIT_COLUMNS = ROW_COLUMNS
 
@@ -29,6 +30,8 @@ class HotPath:
         cols = ", ".join(AUDIT_COLUMNS)
         self._audit_sql = (f"INSERT INTO audit_records ({cols}) "
                            f"VALUES ({', '.join([self._marker] * len(AUDIT_COLUMNS))})")
+        self._signal_sql = (f"INSERT INTO signals ({', '.join(SIGNAL_COLUMNS)}) "
+                            f"VALUES ({', '.join([self._marker] * len(SIGNAL_COLUMNS))})")
         self._all: list[Any] = []
         self._lock = threading.Lock()
 
@@ -47,8 +50,11 @@ class HotPath:
         if conn is not None:
             conn.invalidate()  # a broken connection must not go back to the pool
 
-    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
-        """Insert and commit ``records`` in one durable transaction."""
+    def insert_audit(self, records: Sequence[AuditRecord],
+                     signal_rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        """Insert and commit ``records``, and the signals they record (``SIGNAL_COLUMNS``
+        tuples), in one durable transaction: no record without its signals, and no
+        signal without its record."""
         rows = [r.to_values() for r in records]
         conn = self._connection()
         try:
@@ -58,11 +64,15 @@ class HotPath:
                     with self._db.writer_turn():
                         cur.execute("BEGIN IMMEDIATE")
                         cur.executemany(self._audit_sql, rows)
+                        if signal_rows:
+                            cur.executemany(self._signal_sql, list(signal_rows))
                         cur.execute("COMMIT")
                 else:
                     # A failed group is rolled back below; the DataError of a refused
                     # record must reach the caller as it is (``audit_log._record_fault``).
                     cur.executemany(self._audit_sql, rows)
+                    if signal_rows:
+                        cur.executemany(self._signal_sql, list(signal_rows))
                     conn.dbapi_connection.commit()
             finally:
                 cur.close()

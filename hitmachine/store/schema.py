@@ -196,5 +196,68 @@ web_sessions = Table(
     Index(None, "last_seen_at"),
 )
 
-__all__ = ["agency_sets", "audit_records", "entries", "metadata", "sync_batches", "syncs",
-           "tokens"]
+# --- signals and follow-ups (issue 16; migration 0008) -----------------------------------
+# A signal is a message to an organisation (an agency code, or ``veiligheidshuis`` for the
+# coordinators' inbox): a hit signal tells an agency that a case was asked about one of its
+# people, naming that person only by the pseudonyms the agency itself published (in
+# ``detail``), which its adapter maps back to its own reference locally. Deleted at
+# ``expires_at`` (``signal_expiry_days`` after creation).
+signals = Table(
+    "signals", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),        # hit | follow_up | partner_query
+    Column("recipient", String(64), nullable=False),   # agency code or veiligheidshuis
+    Column("sender", String(64), nullable=False),      # the asking organisation
+    Column("contact", String(200), nullable=False),    # the sender's contact desk
+    Column("purpose", String(32), nullable=False),
+    Column("case_reference", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("acked_at", String(32), nullable=True),
+    Column("request_id", String(64), nullable=False),
+    Column("detail", Text, nullable=False),            # JSON: pseudonyms (hit) or summary
+    Index(None, "recipient", "acked_at"),
+    Index(None, "expires_at"),
+)
+
+# A follow-up (volgvraag): a household query kept open until ``expires_at``. It holds the
+# agencies disclosed so far and, per member and key version, the pseudonyms the query
+# computed, nothing else: after each publish commit they are joined with the committed set
+# (through the two pseudonym indexes) to see whether the household became known elsewhere.
+follow_ups = Table(
+    "follow_ups", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),       # the organisation that gets its signals
+    Column("actor", String(128), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("case_reference", Text, nullable=False),
+    Column("agencies", Text, nullable=False),          # JSON: sorted codes disclosed so far
+    Column("opened_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Index(None, "owner"),
+    Index(None, "expires_at"),
+)
+
+follow_up_members = Table(
+    "follow_up_members", metadata,
+    Column("follow_up_id", Id, ForeignKey("follow_ups.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("member", Integer, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("bsn_pseudonym", LargeBinary(32), nullable=True),
+    Column("name_pseudonym", LargeBinary(32), nullable=True),
+    Column("bsn_birth_pseudonym", LargeBinary(32), nullable=True),
+    # JSON: for each age-bounded agency, the first and last local date within the
+    # follow-up's life on which its rule allows this member (absent: never). Computed at
+    # opening by the query's own policy code, so no birth date is kept.
+    Column("windows", Text, nullable=False),
+    Index(None, "follow_up_id"),
+    Index(None, "bsn_pseudonym"),
+    Index(None, "name_pseudonym"),
+)
+
+__all__ = ["agency_sets", "audit_records", "entries", "follow_up_members", "follow_ups",
+           "metadata", "signals", "sync_batches", "syncs", "tokens"]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from hitmachine.core.principal import Permission, Principal
 from hitmachine.http.api.auth import require
 from hitmachine.http.api.problems import request_id
+from hitmachine.http.api.routes.signals import follow_up_out
 from hitmachine.http.schemas import HouseholdAnswerOut, HouseholdQueryIn, Problem
 from hitmachine.services import query as query_service
 from hitmachine.services.context import Context
@@ -48,6 +49,13 @@ def query_household(body: HouseholdQueryIn, request: Request,
 def answer_document(answer: query_service.HouseholdAnswer) -> dict[str, Any]:
     """The wire form of an answer (the shape of ``HouseholdAnswerOut``), built directly: the
     answer is ours, so re-validating it through the response model only costs time."""
+    doc = _answer_document(answer)
+    if answer.follow_up is not None:
+        doc["follow_up"] = follow_up_out(answer.follow_up).model_dump()
+    return doc
+
+
+def _answer_document(answer: query_service.HouseholdAnswer) -> dict[str, Any]:
     return {
         "query_id": answer.query_id,
         "members": [{"known": m.known,
