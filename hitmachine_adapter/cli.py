@@ -3,6 +3,7 @@
     hitmachine-adapter sync --config /etc/hitmachine/om.toml
     hitmachine-adapter sync --agency om --source export.csv --server URL --token-file F ...
     hitmachine-adapter status --config /etc/hitmachine/om.toml
+    hitmachine-adapter signals --config /etc/hitmachine/om.toml [--out signals.csv] [--ack]
     hitmachine-adapter mappings [--show NAME]
 
 See ``hitmachine_adapter/README.md``; exit codes are in ``hitmachine_adapter/errors.py``.
@@ -186,6 +187,50 @@ def status(
                        f"{current['key_version']}, updated {current['updated_at']}")
     except AdapterError as exc:
         _fail(str(exc), exc.exit_code)
+
+
+@app.command(short_help="The agency's signals, with its own reference per person.")
+def signals(
+    config: ConfigOpt = None,
+    agency: Annotated[str | None, typer.Option(help="the agency code")] = None,
+    source: Annotated[str | None, typer.Option(
+        help="the export or database sync reads (the references come from it)")] = None,
+    server: Annotated[str | None, typer.Option(help="base URL of the Hitmachine")] = None,
+    token_file: Annotated[Path | None, typer.Option(help="file holding the adapter token")] = None,
+    mapping: Annotated[str | None, typer.Option(
+        help="mapping file or shipped name; it must name a reference column")] = None,
+    keyring: Annotated[Path | None, typer.Option(help="keyring, as for sync")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write the signals to this CSV file (0600) instead of a table")] = None,
+    ack: Annotated[bool, typer.Option(
+        "--ack", help="acknowledge the signals shown (they leave the open list)")] = False,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="also the signals acknowledged before (until they expire)")] = False,
+) -> None:
+    """Fetch the agency's signals and show, for each, the agency's own reference for the
+    person (recomputed from the source here; nothing identifying is sent)."""
+    from hitmachine_adapter.signals import fetch_and_resolve, table, write_csv
+
+    cli = {"agency": agency, "source": source, "server": server, "token_file": token_file,
+           "mapping": mapping, "keyring": keyring}
+    try:
+        opts = build_options(cli, config)
+        opts.dry_run = False
+        result = fetch_and_resolve(opts, ack=ack, include_acked=all_)
+        if out is not None:
+            write_csv(out, result.shown)
+            typer.echo(f"{len(result.shown)} signal(s) written to {out}")
+        elif not result.shown:
+            typer.echo("no open signals")
+        else:
+            typer.echo(table(result.shown), nl=False)
+        if ack:
+            typer.echo(f"{result.acked} signal(s) acknowledged")
+    except AdapterError as exc:
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        _fail(f"{exc.strerror or type(exc).__name__}"
+              f"{': ' + str(exc.filename) if exc.filename else ''}", 1)
 
 
 @app.command(short_help="The shipped mappings.")

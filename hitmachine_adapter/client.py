@@ -165,6 +165,17 @@ class PublishClient:
         return result
 
 
+    def signals(self, *, include_acked: bool = False) -> list[dict[str, Any]]:
+        """The agency's signals (``hitmachine-adapter signals``)."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/v1/signals" + ("?include_acked=true" if include_acked else ""))
+        return result
+
+    def ack_signal(self, signal_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/signals/{signal_id}/ack")
+        return result
+
+
 def _wire(entry: Entry) -> dict[str, str | None]:
     bsn, name, *rest = entry
     out = {"bsn": bsn.hex() if bsn else None, "name": name.hex() if name else None}

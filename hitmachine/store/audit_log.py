@@ -111,15 +111,16 @@ class AuditWriter:
             if stop:
                 return
 
-    def _insert(self, bundles: Sequence[Bundle]) -> None:
+    def _insert(self, items: Sequence[Bundle | AuditRecord]) -> None:
+        bundles = [b if isinstance(b, Bundle) else Bundle((b,)) for b in items]
         records = [r for b in bundles for r in b.records]
         signal_rows = [s for b in bundles for s in b.signal_rows]
         if signal_rows:
-            self._hot.insert_audit(records, signal_rows)
+            self._hot.insert_audit_with_signals(records, signal_rows)
         else:
             self._hot.insert_audit(records)
 
-    def _commit(self, group: list[tuple[Bundle, Future[None]]]) -> None:
+    def _commit(self, group: Sequence[tuple[Bundle | AuditRecord, Future[None]]]) -> None:
         try:
             self._insert([bundle for bundle, _ in group])
         except Exception as exc:  # the database is down, full, locked too long, or one bad record
@@ -132,7 +133,8 @@ class AuditWriter:
         for _, done in group:
             done.set_result(None)
 
-    def _commit_one_by_one(self, group: list[tuple[Bundle, Future[None]]]) -> None:
+    def _commit_one_by_one(self, group: Sequence[tuple[Bundle | AuditRecord, Future[None]]]
+                           ) -> None:
         """After a group failed: each record alone, so that one record the database refuses
         fails only its own request. Stops at the first failure that is not about a record."""
         for index, (record, done) in enumerate(group):

@@ -50,8 +50,12 @@ class HotPath:
         if conn is not None:
             conn.invalidate()  # a broken connection must not go back to the pool
 
-    def insert_audit(self, records: Sequence[AuditRecord],
-                     signal_rows: Sequence[tuple[Any, ...]] = ()) -> None:
+    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Insert and commit ``records`` in one durable transaction."""
+        self.insert_audit_with_signals(records, ())
+
+    def insert_audit_with_signals(self, records: Sequence[AuditRecord],
+                                  signal_rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert and commit ``records``, and the signals they record (``SIGNAL_COLUMNS``
         tuples), in one durable transaction: no record without its signals, and no
         signal without its record."""
