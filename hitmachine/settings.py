@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     audit_integrate: bool = True
     audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
+    # How often a running server looks whether `hitmachine keys rotate` (another process)
+    # rewrote the keyring; 0 looks on every query (one stat of the file).
+    keyring_check_seconds: float = Field(default=1.0, ge=0, le=60)
     retention_floor_days: int = Field(default=730, ge=1)
     retention_days: int = Field(default=730, ge=1)
 

@@ -9,12 +9,13 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
 from hitmachine.core.auditlog.checkpoint import Checkpoint, CheckpointSigner
-from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now, utc_now_iso
+from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now
 from hitmachine.core.errors import HitmachineError
 from hitmachine.core.keystore import checkpoint_key_path, load_checkpoint_signer
 from hitmachine.core.principal import Principal
@@ -90,13 +91,14 @@ def pending_seconds(ctx: Context) -> float:
 
 
 def _sign_if_due(ctx: Context, conn: Connection, state: audit_tree.TreeState,
-                 min_age: float) -> tuple[str | None, float]:
+                 min_age: float, now: Callable[[], dt.datetime] = utc_now
+                 ) -> tuple[str | None, float]:
     """Sign ``state`` if the tree grew past the newest checkpoint and that one is at least
     ``min_age`` seconds old. Returns the newest checkpoint's note, None when the tree grew
     but the newest checkpoint is too young, and the seconds until a new one can be due."""
     latest = audit_tree.latest_checkpoint(conn)
     age = (min_age if latest is None
-           else (utc_now() - parse_iso_utc(latest.signed_at)).total_seconds())
+           else (now() - parse_iso_utc(latest.signed_at)).total_seconds())
     if latest is not None and latest.size >= state.size:
         return latest.note, max(min_age - age, 0.0)
     if latest is not None and min_age > 0 and age < min_age:
@@ -104,7 +106,7 @@ def _sign_if_due(ctx: Context, conn: Connection, state: audit_tree.TreeState,
     key = signer(ctx)
     note = key.sign(Checkpoint(ctx.settings.origin, state.size, state.root_hash))
     audit_tree.insert_checkpoint(conn, size=state.size, root_hash=state.root_hash, note=note,
-                                 key_hash=key.key_hash, signed_at=utc_now_iso())
+                                 key_hash=key.key_hash, signed_at=iso_utc(now()))
     return note, min_age
 
 
@@ -146,10 +148,15 @@ def checkpoint_for(ctx: Context, principal: Principal, request_id: str, *,
 
 class Integrator:
     """The background integrator of one process: sequences pending records about every
-    ``audit_integrate_seconds`` and signs checkpoints while records arrive."""
+    ``audit_integrate_seconds`` and signs checkpoints while records arrive.
 
-    def __init__(self, ctx: Context) -> None:
+    ``monotonic`` and ``now`` are ``time.monotonic`` and ``utc_now`` unless a test passes
+    its own clock, to move time on instead of sleeping until a checkpoint is due."""
+
+    def __init__(self, ctx: Context, *, monotonic: Callable[[], float] = time.monotonic,
+                 now: Callable[[], dt.datetime] = utc_now) -> None:
         self._ctx = ctx
+        self._monotonic, self._now = monotonic, now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_thin = 0.0
@@ -178,7 +185,7 @@ class Integrator:
         interval has passed."""
         ctx = self._ctx
         if not self._busy and not has_pending(ctx):
-            if self._unsigned and time.monotonic() >= self._sign_at:
+            if self._unsigned and self._monotonic() >= self._sign_at:
                 with ctx.db.write() as conn:
                     if audit_tree.lock(conn, wait=False):
                         self._sign(conn, audit_tree.load_state(conn))
@@ -190,16 +197,16 @@ class Integrator:
                 return 0
             done, state = audit_tree.integrate_batch(conn, self.batch)
             self._unsigned = self._unsigned or done > 0
-            if self._unsigned and time.monotonic() >= self._sign_at:
+            if self._unsigned and self._monotonic() >= self._sign_at:
                 self._sign(conn, state)
         self._busy = done == self.batch
         return done
 
     def _sign(self, conn: Connection, state: audit_tree.TreeState) -> None:
         note, wait = _sign_if_due(self._ctx, conn, state,
-                                  self._ctx.settings.audit_checkpoint_seconds)
+                                  self._ctx.settings.audit_checkpoint_seconds, self._now)
         self._unsigned = note is None
-        self._sign_at = time.monotonic() + wait
+        self._sign_at = self._monotonic() + wait
 
     def _run(self) -> None:
         interval = self._ctx.settings.audit_integrate_seconds
@@ -216,11 +223,11 @@ class Integrator:
             pause = ROUND_PAUSE_SECONDS if done == self.batch else interval
 
     def _thin(self) -> None:
-        now = time.monotonic()
+        now = self._monotonic()
         if now - self._last_thin < 600:
             return
         self._last_thin = now
-        before = iso_utc(utc_now() - dt.timedelta(seconds=THIN_AFTER_SECONDS))
+        before = iso_utc(self._now() - dt.timedelta(seconds=THIN_AFTER_SECONDS))
         with self._ctx.db.write() as conn:
             if audit_tree.lock(conn, wait=False):
                 audit_tree.thin_checkpoints(conn, before)
