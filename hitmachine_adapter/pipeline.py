@@ -39,9 +39,10 @@ from hitmachine.core.errors import InvalidInput
 from hitmachine.core.files import AtomicFile
 from hitmachine.core.identity import Identity, normalise_identity
 from hitmachine_adapter.errors import AdapterTimeout
-from hitmachine_adapter.mapping import FILTERED, Mapping, Person, RowReader
+from hitmachine_adapter.mapping import Mapping
 from hitmachine_adapter.pseudonymise import Keys, make_pseudonymiser
-from hitmachine_adapter.source import CsvLayout, CsvSource, Row, Source
+from hitmachine_adapter.rows import FILTERED, Person, Row, RowReader
+from hitmachine_adapter.source import CsvLayout, CsvSource, Source
 
 CHUNK = 5000
 KEEP_REJECTS = 1000   # how many rejects a result keeps in memory (the file has them all)

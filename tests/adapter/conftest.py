@@ -23,7 +23,7 @@ from hitmachine.services import admin
 from hitmachine.services.context import Context
 from hitmachine.settings import Settings
 from hitmachine_adapter.cli import run_sync
-from hitmachine_adapter.sync import SyncResult
+from hitmachine_adapter.result import SyncResult
 from tests.live_server import KEYRING_AT_ONCE, LiveServer
 
 AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
