@@ -1,6 +1,12 @@
 """Inclusion and consistency proofs (RFC 9162) against the tree of a given size,
 each recorded as ``audit.proof``. A partner may only ask about its own organisation's
-records."""
+records.
+
+A proof reads every leaf hash up to the tree size and hashes them (O(n) a request):
+the tree's inner nodes are not stored, only the leaf hashes and the compact range of the
+newest state. The new root then follows from the proof itself (O(log n)) instead of a
+second pass over the leaves. Bounded reads would need stored subtree hashes (tiles written by the integrator).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, RowMapping
 
 from hitmachine.core.auditlog.encoding import LEAF_FIELDS, leaf_data_from_values
-from hitmachine.core.auditlog.merkle import consistency_proof, inclusion_proof
+from hitmachine.core.auditlog.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    root_from_consistency,
+    root_from_inclusion,
+)
 from hitmachine.core.auditlog.merkle import root as merkle_root
 from hitmachine.core.errors import Forbidden, InvalidInput, NotFound
 from hitmachine.core.principal import Principal, Role
@@ -68,10 +79,10 @@ def prove_inclusion(ctx: Context, principal: Principal, request_id: str, *,
             raise InvalidInput("seq", "must be below the tree size")
         hashes = audit_tree.leaf_hashes(conn, size)
     values = [record[f] for f in LEAF_FIELDS]
+    path = inclusion_proof(hashes, seq, size)
     proof = InclusionProof(seq, size, hashes[seq],
-                           leaf_data_from_values(seq, int(record["id"]), values),
-                           inclusion_proof(hashes, seq, size),
-                           merkle_root(hashes), checkpoint)
+                           leaf_data_from_values(seq, int(record["id"]), values), path,
+                           root_from_inclusion(hashes[seq], seq, size, path), checkpoint)
     record_action(ctx, principal, "audit.proof", request_id,
            {"kind": "inclusion", "seq": seq, "size": size})
     return proof
@@ -86,8 +97,10 @@ def prove_consistency(ctx: Context, principal: Principal, request_id: str, *,
             raise InvalidInput("from", "must be at least 1 and at most 'to'")
         checkpoint1 = _checkpoint_at(conn, size1)
         hashes = audit_tree.leaf_hashes(conn, size2)
-    proof = ConsistencyProof(size1, size2, consistency_proof(hashes, size1, size2),
-                             merkle_root(hashes[:size1]), merkle_root(hashes),
+    path = consistency_proof(hashes, size1, size2)
+    root1 = merkle_root(hashes[:size1])
+    proof = ConsistencyProof(size1, size2, path, root1,
+                             root_from_consistency(size1, size2, path, root1),
                              checkpoint1, checkpoint2)
     record_action(ctx, principal, "audit.proof", request_id,
            {"kind": "consistency", "from": size1, "to": size2})
