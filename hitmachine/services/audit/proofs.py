@@ -5,7 +5,8 @@ records.
 A proof reads every leaf hash up to the tree size and hashes them (O(n) a request):
 the tree's inner nodes are not stored, only the leaf hashes and the compact range of the
 newest state. The new root then follows from the proof itself (O(log n)) instead of a
-second pass over the leaves. Bounded reads would need stored subtree hashes (tiles written by the integrator).
+second pass over the leaves. Bounded reads would need stored subtree hashes (tiles
+written by the integrator).
 """
 
 from __future__ import annotations
