@@ -134,13 +134,7 @@ def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
     """Check an inclusion proof (RFC 9162 section 2.1.3.2); raise InvalidProof if it fails."""
-    if not 0 <= index < size:
-        raise InvalidProof("the leaf index is not below the tree size")
-    _require_hash(leaf_hash, "the leaf hash")
-    _require_proof_hashes(proof)
-    if len(proof) != _inclusion_proof_length(index, size):
-        raise InvalidProof("the inclusion proof has the wrong length")
-    if not _same(_root_from_inclusion(leaf_hash, index, size, proof), root):
+    if not _same(root_from_inclusion(leaf_hash, index, size, proof), root):
         raise InvalidProof("the inclusion proof does not lead to the root hash")
 
 
