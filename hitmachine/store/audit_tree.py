@@ -22,7 +22,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select
 from hitmachine.core.auditlog.encoding import LEAF_FIELDS, PRUNED_VALUES, leaf_data_from_values
 from hitmachine.core.auditlog.merkle import CompactRange, leaf_hash
 from hitmachine.core.clock import utc_now_iso
-from hitmachine.core.errors import Conflict
+from hitmachine.core.errors import Damaged
 from hitmachine.store.database import Database
 from hitmachine.store.schema import audit_checkpoints, audit_records
 
@@ -60,7 +60,7 @@ LEAF_COLUMNS = (_c.seq, _c.id, _c.leaf_hash, _c.pruned, *(_c[f] for f in LEAF_FI
 _PENDING_COLUMNS = (_c.id, *(_c[f] for f in LEAF_FIELDS))
 
 
-class TreeDamaged(Conflict):
+class TreeDamaged(Damaged):
     """The stored tree state disagrees with the records: somebody changed the database."""
 
 

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hitmachine.core.auditlog.record import Outcome
 from hitmachine.core.errors import FieldError, HitmachineError, Unavailable
 from hitmachine.core.principal import ANONYMOUS
+from hitmachine.core.problems import problem_kind
 from hitmachine.http.api.auth import principal_for_failure
 from hitmachine.http.peer import client_address
 from hitmachine.services import denials
@@ -72,21 +73,23 @@ def _respond(request: Request, status: int, title: str, detail: str, code: str,
     try:
         _audit_failure(request, status, errors)
     except Unavailable as exc:
-        return problem(503, exc.title, exc.detail, code=exc.code, request=request)
+        kind = problem_kind(exc)
+        return problem(kind.status, kind.title, exc.detail, code=kind.code, request=request)
     return problem(status, title, detail, code=code, request=request, errors=errors,
                    headers=headers)
 
 
 def handle_hitmachine_error(request: Request, exc: HitmachineError) -> JSONResponse:
+    kind = problem_kind(exc)
     headers = None
-    if exc.status == 401:
+    if kind.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="hitmachine"'}
     retry = getattr(exc, "retry_after", None)
     if retry is not None:
         headers = {"Retry-After": str(retry)}
-    if exc.status == 503:
-        return problem(503, exc.title, exc.detail, code=exc.code, request=request)
-    return _respond(request, exc.status, exc.title, exc.detail, exc.code, exc.errors, headers)
+    if kind.status >= 500:  # not the caller's doing: nothing of theirs to audit as refused
+        return problem(kind.status, kind.title, exc.detail, code=kind.code, request=request)
+    return _respond(request, kind.status, kind.title, exc.detail, kind.code, exc.errors, headers)
 
 
 def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
