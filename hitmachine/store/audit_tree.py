@@ -245,6 +245,11 @@ def oldest_pending(conn: Connection) -> str | None:
                         .order_by(_c.id).limit(1)).scalar()
 
 
+def pending_count(conn: Connection) -> int:
+    """How many records wait to be sequenced (the partial index on pending records)."""
+    return int(conn.execute(select(func.count()).where(_c.seq.is_(None))).scalar_one())
+
+
 def sequenced_count(conn: Connection) -> tuple[int, int]:
     """(sequenced, pending) record counts."""
     row = conn.execute(select(func.count(_c.seq), func.count())).one()
