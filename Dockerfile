@@ -10,7 +10,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY hitmachine ./hitmachine
-COPY adapters ./adapters
+COPY hitmachine_adapter ./hitmachine_adapter
+COPY hitmachine_keyservice ./hitmachine_keyservice
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

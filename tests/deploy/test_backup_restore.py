@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
-from hitmachine.config import Settings
+from hitmachine.settings import Settings
 from hitmachine.services.context import Context
 from tests.conftest import PG_URL, Tokens
 from tests.helpers import publish, query

@@ -27,14 +27,14 @@ import typer
 import yaml
 from starlette.testclient import TestClient
 
-from adapters.cli import app as adapter_app
-from hitmachine.api.app import create_app
-from hitmachine.cli import app as hitmachine_app
-from hitmachine.config import Settings
-from hitmachine.instance import initialise
-from hitmachine.keyservice import keyfile
-from hitmachine.keyservice.app import create_app as create_keyservice_app
-from hitmachine.keyservice.settings import KeyServiceSettings
+from hitmachine_adapter.cli import app as adapter_app
+from hitmachine.http.app import create_app
+from hitmachine.cli.main import app as hitmachine_app
+from hitmachine.settings import Settings
+from hitmachine.services.instance import initialise
+from hitmachine_keyservice import keyfile
+from hitmachine_keyservice.app import create_app as create_keyservice_app
+from hitmachine_keyservice.settings import KeyServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -127,7 +127,7 @@ def test_compose_starts_the_app_after_init_with_secrets_as_files() -> None:
 # --------------------------------------------------------------------------- settings
 
 def _adapter_variables() -> set[str]:
-    from adapters import config
+    from hitmachine_adapter import config
 
     command: Any = typer.main.get_command(adapter_app)
     found = {config.TOKEN_ENV, config.TOKEN_FILE_ENV, config.STATE_ENV}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hitmachine.config import Settings, load_settings
-from hitmachine.domain.errors import InvalidInput
+from hitmachine.settings import Settings, load_settings
+from hitmachine.core.errors import InvalidInput
 
 URL = "postgresql+psycopg://hitmachine:s3cret-pw@postgres/hitmachine"
 
