@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
-from hitmachine.settings import Settings
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from tests.conftest import PG_URL, Tokens
 from tests.helpers import publish, query
 

@@ -27,11 +27,11 @@ import typer
 import yaml
 from starlette.testclient import TestClient
 
-from hitmachine_adapter.cli import app as adapter_app
-from hitmachine.http.app import create_app
 from hitmachine.cli.main import app as hitmachine_app
-from hitmachine.settings import Settings
+from hitmachine.http.app import create_app
 from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
+from hitmachine_adapter.cli import app as adapter_app
 from hitmachine_keyservice import keyfile
 from hitmachine_keyservice.app import create_app as create_keyservice_app
 from hitmachine_keyservice.settings import KeyServiceSettings

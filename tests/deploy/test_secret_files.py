@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hitmachine.settings import Settings, load_settings
 from hitmachine.core.errors import InvalidInput
+from hitmachine.settings import Settings, load_settings
 
 URL = "postgresql+psycopg://hitmachine:s3cret-pw@postgres/hitmachine"
 
