@@ -406,3 +406,25 @@ def test_the_admin_script_is_valid_shell() -> None:
     script = UNITS / "hitmachine-admin"
     assert os.access(script, os.X_OK)
     subprocess.run(["sh", "-n", str(script)], check=True, timeout=30)
+
+
+# --------------------------------------------------------------------------- image
+
+def test_the_image_is_built_from_every_package() -> None:
+    """The build stage copies each package the wheel is made of (a moved package left out
+    builds an image without it), and runs as the fixed user secret files are given to."""
+    import tomllib
+
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = {source for line in text.splitlines()
+              if line.startswith("COPY ") and "--from=" not in line
+              for source in line.split()[1:-1]}
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()
+                and any(p.name == pattern.rstrip("*") for pattern in include)}
+    assert packages and packages <= copied
+    assert {"pyproject.toml", "README.md"} <= copied
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    # An image default would clash with HITMACHINE_DATABASE_URL_FILE (both set: refused).
+    assert not re.search(r"^(ENV|\s).*HITMACHINE_DATABASE_URL=", text, re.M)
