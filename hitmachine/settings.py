@@ -15,11 +15,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.core.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
-from hitmachine.core.errors import settings_problem
+from hitmachine.core.errors import HitmachineError, settings_problem
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
                                       extra="ignore")
 
     database_url: str = "sqlite:///hitmachine.db"
+    # Secrets as files (compose secrets, systemd credentials): the value comes from the file,
+    # so it is in no environment that `docker inspect` or /proc/PID/environ shows. Checked
+    # like the plain variable, refused beside it, and refused when others may read the file.
+    database_url_file: Path | None = None
     keys_dir: Path = Path("keys")
     # The name the service signs audit checkpoints with (C2SP tlog origin line).
     origin: str = "hitmachine.veiligheidshuis.local/audit"
@@ -50,6 +54,7 @@ class Settings(BaseSettings):
     # threshold count household members asked about per actor per local day.
     rate_limits: bool = True
     rate_limit_storage: str | None = None
+    rate_limit_storage_file: Path | None = None  # a Redis URL with a password in it
     rate_limit_per_token: str = "1200/minute"
     rate_limit_per_user: str = "600/minute"
     query_budget_per_day: int = Field(default=5000, ge=1)
@@ -116,19 +121,32 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        # Refused here, not at the first connection: the error then names the setting, and
-        # never echoes the URL (it may hold a password).
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        return _check_database_url(value)
 
-        expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
-        try:
-            backend = make_url(value).get_backend_name()
-        except (ArgumentError, ValueError):
-            raise ValueError(f"is not a database URL; {expected}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"names an unsupported database ({backend}); {expected}")
+    @field_validator("database_url_file", "rate_limit_storage_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Read here, so a missing, exposed or wrong file ends start-up naming this variable.
+        if value is None:
+            return None
+        plain = (info.field_name or "").removesuffix("_file")
+        if info.data.get(plain) != cls.model_fields[plain].default:
+            raise ValueError(f"is set and so is HITMACHINE_{plain.upper()}; set one of them")
+        content = _read_secret(value)
+        if plain == "database_url":
+            _check_database_url(content)
+        else:
+            _check_rate_limit_storage(content)
         return value
+
+    @model_validator(mode="after")
+    def _values_from_files(self) -> "Settings":
+        # The field validators above checked each file; take its (checked) value.
+        if self.database_url_file is not None:
+            self.database_url = _read_secret(self.database_url_file)
+        if self.rate_limit_storage_file is not None:
+            self.rate_limit_storage = _read_secret(self.rate_limit_storage_file)
+        return self
 
     @field_validator("rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
                      "sign_in_limit_total", "anonymous_limit_per_address")
@@ -148,15 +166,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_storage")
     @classmethod
     def _rate_limit_storage(cls, value: str | None) -> str | None:
-        from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
-
-        if value is None:
-            return None
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in SCHEMES or scheme.startswith("async+"):
-            raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
-                             "(or another store of the limits library, or unset: in memory)")
-        return value
+        return None if value is None else _check_rate_limit_storage(value)
 
     @field_validator("timezone")
     @classmethod
@@ -239,6 +249,53 @@ class Settings(BaseSettings):
 
     def purpose_map(self) -> dict[str, Purpose]:
         return {p.code: p for p in self.purposes}
+
+
+def _check_database_url(value: str) -> str:
+    # Refused here, not at the first connection: the error then names the setting, and
+    # never echoes the URL (it may hold a password).
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError(f"is not a database URL; {expected}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"names an unsupported database ({backend}); {expected}")
+    return value
+
+
+def _check_rate_limit_storage(value: str) -> str:
+    from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
+
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in SCHEMES or scheme.startswith("async+"):
+        raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
+                         "(or another store of the limits library, or unset: in memory)")
+    return value
+
+
+def _read_secret(path: Path) -> str:
+    """One line from a secret file that only its owner may read (compose secrets are bind
+    mounts with the host file's owner and mode; systemd credentials are 0400)."""
+    from hitmachine.core.keystore import check_private
+
+    try:
+        check_private(path)
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ValueError("names a file that does not exist") from None
+    except IsADirectoryError:
+        raise ValueError("names a directory, not a file") from None
+    except PermissionError:
+        raise ValueError("names a file this user may not read") from None
+    except HitmachineError:
+        raise ValueError("names a file that group or others may read; chmod 600 it") from None
+    if not text or "\n" in text:
+        raise ValueError("must name a file holding one line")
+    return text
 
 
 def load_settings() -> Settings:
