@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hitmachine.config import Settings
+from hitmachine.domain.agencies import LegalBasis, LegalSource, Purpose
 from hitmachine.domain.clock import utc_now
 from hitmachine.domain.principal import Principal, Role
 from hitmachine.services import admin, dpia
@@ -120,12 +121,12 @@ def test_the_shipped_configuration_gives_every_section(ctx: Context) -> None:
 
 
 def test_a_changed_configuration_changes_the_description(settings: Settings) -> None:
-    basis = {"ground": "6.1.c", "sources": [{"law": "participatiewet", "article": "art. 64"}]}
-    purposes = [*[p.model_dump() for p in settings.purposes],
-                {"code": "bijstand", "description": "Afstemming | bijstand", "legal_basis": basis}]
+    basis = LegalBasis(ground="6.1.c", sources=(LegalSource(law="participatiewet",
+                                                            article="art. 64"),))
+    added = Purpose(code="bijstand", description="Afstemming | bijstand", legal_basis=basis)
     changed = settings.model_copy(update={
         "retention_days": 1000, "web_idle_timeout_minutes": 120,
-        "purposes": Settings(purposes=purposes).purposes})
+        "purposes": (*settings.purposes, added)})
     ctx = Context.from_settings(changed)
     try:
         text = _markdown(ctx)

@@ -24,8 +24,8 @@ from hitmachine.domain.clock import local_today, utc_now
 from hitmachine.domain.errors import InvalidInput
 from hitmachine.domain.identity import Identity, normalise_identity
 from hitmachine.services import audit as audit_service
-from hitmachine.store.audit_log import AuditFilter
 from hitmachine.services import dpia, statistics
+from hitmachine.store.audit_log import AuditFilter
 from hitmachine.web import auditview, charts
 from hitmachine.web.deps import PrivacyOfficer
 from hitmachine.web.errors import WebRoute
