@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from hitmachine.config import Settings
-from hitmachine.domain.agencies import AVG_GROUNDS, SPECIAL_GROUNDS, Agency, DisclosureRule
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import local_today, utc_now
-from hitmachine.domain.errors import Forbidden
-from hitmachine.domain.principal import ROLE_PERMISSIONS, Permission, Principal, Role
+from hitmachine.core.agencies import AVG_GROUNDS, SPECIAL_GROUNDS, Agency, DisclosureRule
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import local_today, utc_now
+from hitmachine.core.errors import Forbidden
+from hitmachine.core.principal import ROLE_PERMISSIONS, Permission, Principal, Role
 from hitmachine.services.statistics import Statistics
+from hitmachine.settings import Settings
 
 if TYPE_CHECKING:
     from hitmachine.services.context import Context

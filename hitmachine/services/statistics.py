@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from hitmachine.domain.clock import iso_utc, parse_iso_utc
-from hitmachine.domain.principal import Principal
+from hitmachine.core.clock import iso_utc, parse_iso_utc
+from hitmachine.core.principal import Principal
 from hitmachine.store.schema import audit_records
 
 if TYPE_CHECKING:

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.config import Settings
-from hitmachine.domain.agencies import LegalBasis, LegalSource, Purpose
-from hitmachine.domain.clock import utc_now
-from hitmachine.domain.principal import Principal, Role
+from hitmachine.core.agencies import LegalBasis, LegalSource, Purpose
+from hitmachine.core.clock import utc_now
+from hitmachine.core.principal import Principal, Role
+from hitmachine.http.web.render import render_text
 from hitmachine.services import admin, dpia
 from hitmachine.services.context import Context
 from hitmachine.services.statistics import Statistics
-from hitmachine.web.render import render_text
+from hitmachine.settings import Settings
 from tests.conftest import Tokens
 from tests.helpers import publish
 from tests.web.util import records
@@ -172,7 +172,7 @@ def test_reading_is_recorded_with_the_statistics_it_showed(client: TestClient, c
 
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.PARTNER, Role.ADAPTER])
 def test_other_roles_may_not_read_it(ctx: Context, role: Role) -> None:
-    from hitmachine.domain.errors import Forbidden
+    from hitmachine.core.errors import Forbidden
 
     with pytest.raises(Forbidden):
         dpia.describe(ctx, Principal("someone", role, "om" if role != Role.COORDINATOR
