@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from hitmachine.core.clock import local_today, utc_now
 from hitmachine.core.errors import InvalidInput
 from hitmachine.core.identity import Identity, normalise_identity
-from hitmachine.http.web import auditview, charts, statistics
+from hitmachine.http.web import auditview, charts
 from hitmachine.http.web.deps import PrivacyOfficer
 from hitmachine.http.web.errors import WebRoute
 from hitmachine.http.web.forms import Errors, dutch_date, iso_date
