@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv openapi screenshots clean
+.PHONY: demo test lint venv openapi docs screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/python -m hitmachine.cli.openapi_export > openapi/openapi.json
+
+# docs/privacy.md's adversary table, from hitmachine/data/dpia/adversaries.toml (the DPIA's too).
+docs: $(STAMP)
+	$(BIN)/python -m hitmachine.services.dpia docs/privacy.md
 
 # The web pages' screenshots in docs/screenshots (Chromium; npm ci --prefix tests/web).
 screenshots: $(STAMP)

@@ -5,6 +5,7 @@ message built for the operator names the variable without repeating the value.""
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ SECRET = "hunter2-s3cret"
 LIMITS = ["rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
           "sign_in_limit_total", "anonymous_limit_per_address"]
 AGENCY = {"code": "om", "name": "OM", "contact": "x"}
-PURPOSE = {"code": "casusoverleg", "description": "d", "legal_basis": "b"}
+BASIS = {"ground": "6.1.e", "sources": [{"law": "wgs"}]}
+PURPOSE = {"code": "casusoverleg", "description": "d", "legal_basis": BASIS}
 
 BAD: list[tuple[str, Any]] = [
     *[(name, "1200/minuet") for name in LIMITS],
@@ -46,6 +48,16 @@ BAD: list[tuple[str, Any]] = [
     ("agencies", [{**AGENCY, "code": "Not A Code"}]),
     ("purposes", []),
     ("purposes", [PURPOSE, PURPOSE]),
+    # The legal basis is a structured field with a closed vocabulary (the DPIA and the
+    # processing register are generated from it): free text or an unknown law is refused.
+    ("purposes", [{**PURPOSE, "legal_basis": "AVG art. 6"}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "ground": "6.1.g"}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "special": ["11"]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "special": ["10", "10"]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "sources": []}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "sources": [{"law": "wet-x"}]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {
+        **BASIS, "sources": [{"law": "wgs", "article": "art. 7\n<script>"}]}}]),
     ("sync_ttl_seconds", 0),
     ("denial_summary_seconds", 0),
     ("token_lifetime_days", 0),
@@ -99,6 +111,18 @@ def test_good_values_still_load(field: str, value: Any) -> None:
 def test_the_defaults_load() -> None:
     Settings()
     KeyServiceSettings()
+
+
+def test_a_purposes_legal_basis_loads_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    basis = {"ground": "6.1.c", "special": ["10"],
+             "sources": [{"law": "wgs", "article": "art. 7"}, {"law": "convenant-zvh"}]}
+    monkeypatch.setenv("HITMACHINE_PURPOSES", json.dumps([{**PURPOSE, "legal_basis": basis}]))
+    (purpose,) = load_settings().purposes
+    assert purpose.legal_basis.citation == (
+        "AVG art. 6 lid 1 sub c; AVG art. 10 jo. UAVG art. 33; "
+        "Wet gemeentelijke schuldhulpverlening, art. 7; Convenant Zorg- en Veiligheidshuis")
+    assert str(purpose.legal_basis) == purpose.legal_basis.citation
 
 
 def test_the_loader_names_the_variable_and_never_the_value(
