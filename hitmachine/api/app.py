@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from hitmachine import __version__, web
-from hitmachine.api import docs, problems
+from hitmachine.api import contract, docs, problems
 from hitmachine.api import metrics as metrics_route
 from hitmachine.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestLogMiddleware
 from hitmachine.api.routes import admin, audit, catalogue, health, publish, queries
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         app.state.ctx = ctx
     problems.install(app)
     generate = app.openapi  # FastAPI caches the document; ours post-processes it once
-    app.openapi = lambda: app.openapi_schema or problems.document(generate())  # type: ignore[method-assign]
+    app.openapi = lambda: app.openapi_schema or contract.document(generate(), settings)  # type: ignore[method-assign]
     for module in (health, catalogue, queries, publish, audit, admin):
         app.include_router(module.router)
         if module is queries and settings.bench_endpoint:
@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         app.include_router(metrics_route.router)  # GET /metrics, not in the OpenAPI document
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)  # JSON request log and HTTP metrics
-    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries an id
+    # Outermost: every response carries an id and the API version (docs/api.md).
+    app.add_middleware(RequestIdMiddleware, version=__version__)
     return app
 
 
