@@ -12,7 +12,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # (PyYAML comes with schemathesis)
 from fastapi.testclient import TestClient
 
-from hitmachine.openapi_export import document
+from hitmachine.cli.openapi_export import document
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "openapi" / "openapi.json"

@@ -1,0 +1,64 @@
+"""The OpenAPI document as the NLGov API Design Rules want it (docs/api.md).
+
+FastAPI writes the document from the routes; this adds what it cannot know, once, when
+the document is first asked for (``create_app``):
+
+- ``servers``: the versioned base path ``/v1``, with every path of the API relative to it.
+  The routes stay mounted at ``/v1/...``, so the URLs a client calls are the ones they
+  always were: a server URL of ``/v1`` plus the path ``/queries/household`` is
+  ``/v1/queries/household``. The probes outside the versioned API (``/healthz``,
+  ``/readyz``) keep their paths and say so with a server of their own, ``/``.
+- the ``API-Version`` header, with the full version, on every response of every operation
+  (``RequestIdMiddleware`` sends it);
+- ``info.contact`` from the settings (``HITMACHINE_API_CONTACT_*``);
+- the problem responses (``problems.document``).
+
+``tests/api/test_openapi.py`` holds the committed ``openapi/openapi.json`` to this, and
+``make adr`` lints that file with Logius' ruleset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hitmachine import __version__
+from hitmachine.http.api import problems
+from hitmachine.settings import Settings
+
+API_BASE = "/v1"
+VERSION_HEADER = "API-Version"
+_HEADER_REF = {"$ref": f"#/components/headers/{VERSION_HEADER}"}
+
+
+def contact(settings: Settings) -> dict[str, str]:
+    return {"name": settings.api_contact_name, "email": settings.api_contact_email,
+            "url": settings.api_contact_url}
+
+
+def document(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    problems.document(spec)
+    spec["info"]["contact"] = contact(settings)
+    spec["servers"] = [{"url": API_BASE, "description": "version 1 of the API, on this host"}]
+    paths: dict[str, Any] = {}
+    for path, item in spec.get("paths", {}).items():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})[VERSION_HEADER] = dict(_HEADER_REF)
+        if path.startswith(API_BASE + "/"):
+            paths[path.removeprefix(API_BASE)] = item
+        else:
+            # A path-level server replaces the document's: these paths are not under /v1.
+            item["servers"] = [{"url": "/", "description": "outside the versioned API"}]
+            paths[path] = item
+    spec["paths"] = paths
+    headers = spec.setdefault("components", {}).setdefault("headers", {})
+    headers[VERSION_HEADER] = {
+        "description": "The full version of the API that answered (semantic versioning); "
+                       "the major version is the one in the base path.",
+        "required": True,
+        "schema": {"type": "string", "example": __version__},
+    }
+    return spec
+
+
+__all__ = ["API_BASE", "VERSION_HEADER", "contact", "document"]
