@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     problems.install(app)
     generate = app.openapi  # FastAPI caches the document; ours post-processes it once
     app.openapi = lambda: app.openapi_schema or contract.document(generate(), settings)  # type: ignore[method-assign]
+    app.include_router(contract.router)  # GET /v1/openapi.json
     for module in (health, catalogue, queries, publish, audit, admin):
         app.include_router(module.router)
         if module is queries and settings.bench_endpoint:

@@ -29,7 +29,7 @@ def test_every_operation_documents_its_security_and_the_bench_endpoint_is_hidden
     assert "/bench/parse" not in spec["paths"]
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            if path in ("/healthz", "/readyz"):
+            if path in ("/healthz", "/readyz", "/openapi.json"):  # public on purpose
                 continue
             assert op.get("security"), f"{method.upper()} {path} declares no security"
 
@@ -51,6 +51,16 @@ def test_every_documented_path_is_served_at_its_server_url(client: TestClient) -
             r = client.request(method.upper(), url)
             assert r.status_code not in (404, 405), (method, url, r.status_code)
     assert outside == {"/healthz", "/readyz"}
+
+
+def test_the_document_is_published_in_the_base_path(client: TestClient) -> None:
+    # /core/publish-openapi: <base>/openapi.json, no token, readable from any origin.
+    r = client.get("/v1/openapi.json", headers={"Origin": "https://elsewhere.example"})
+    assert r.status_code == 200, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["API-Version"] == r.json()["info"]["version"]
+    assert r.json() == json.loads(COMMITTED.read_text(encoding="utf-8"))
+    assert client.get("/openapi.json").json() == r.json()
 
 
 def test_every_response_declares_the_version_header_and_the_contact_is_set() -> None:

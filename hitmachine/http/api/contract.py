@@ -13,6 +13,10 @@ the document is first asked for (``create_app``):
 - ``info.contact`` from the settings (``HITMACHINE_API_CONTACT_*``);
 - the problem responses (``problems.document``).
 
+``GET /v1/openapi.json`` publishes the document where the ADR wants it (/core/publish-openapi):
+in the API's base path, without a token, readable from any origin. ``/openapi.json`` stays
+for the Swagger UI page and existing tooling.
+
 ``tests/api/test_openapi.py`` holds the committed ``openapi/openapi.json`` to this, and
 ``make adr`` lints that file with Logius' ruleset.
 """
@@ -20,6 +24,9 @@ the document is first asked for (``create_app``):
 from __future__ import annotations
 
 from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from hitmachine import __version__
 from hitmachine.http.api import problems
@@ -61,4 +68,20 @@ def document(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return spec
 
 
-__all__ = ["API_BASE", "VERSION_HEADER", "contact", "document"]
+router = APIRouter(prefix=API_BASE, tags=["documentation"])
+# Lower case, as ADR 2.1's linter looks for it (header names are case-insensitive).
+_ANY_ORIGIN = "access-control-allow-origin"
+
+
+@router.get(
+    "/openapi.json", response_model=dict[str, Any],
+    responses={200: {"description": "This document (OpenAPI 3.1)", "headers": {_ANY_ORIGIN: {
+        "description": "`*`: any web page may read the document", "required": True,
+        "schema": {"type": "string", "const": "*"}}}}})
+async def openapi_document(request: Request) -> JSONResponse:
+    """The OpenAPI document of this API: no token needed, readable from any origin."""
+    # The document is public (openapi/openapi.json) and holds no data: any origin may read it.
+    return JSONResponse(request.app.openapi(), headers={_ANY_ORIGIN: "*"})
+
+
+__all__ = ["API_BASE", "VERSION_HEADER", "contact", "document", "router"]
