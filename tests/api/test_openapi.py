@@ -74,6 +74,9 @@ def test_every_response_declares_the_version_header_and_the_contact_is_set() -> 
                     "$ref": "#/components/headers/API-Version"}, (method, path, status)
     assert spec["components"]["headers"]["API-Version"]["required"] is True
     assert set(spec["info"]["contact"]) == {"name", "email", "url"}
+    used = {t for item in spec["paths"].values() for m, op in item.items() if m != "servers"
+            for t in op["tags"]}
+    assert used == {t["name"] for t in spec["tags"]}
 
 
 def test_the_spectral_exclusions_point_at_what_docs_api_md_explains() -> None:

@@ -10,7 +10,7 @@ the document is first asked for (``create_app``):
   ``/readyz``) keep their paths and say so with a server of their own, ``/``.
 - the ``API-Version`` header, with the full version, on every response of every operation
   (``RequestIdMiddleware`` sends it);
-- ``info.contact`` from the settings (``HITMACHINE_API_CONTACT_*``);
+- ``info.contact`` from the settings (``HITMACHINE_API_CONTACT_*``), and the tags described;
 - the problem responses (``problems.document``).
 
 ``GET /v1/openapi.json`` publishes the document where the ADR wants it (/core/publish-openapi):
@@ -32,6 +32,17 @@ from hitmachine import __version__
 from hitmachine.http.api import problems
 from hitmachine.settings import Settings
 
+# The operations' tags, described once (Swagger UI groups by them).
+TAGS = [
+    {"name": "queries", "description": "Ask whether the members of a household are known, "
+                                       "and at which agencies"},
+    {"name": "catalogue", "description": "The agencies and the purposes a query may name"},
+    {"name": "publish", "description": "Agencies' adapters publish their pseudonym sets"},
+    {"name": "audit", "description": "The audit log, its signed checkpoints and proofs"},
+    {"name": "admin", "description": "API tokens and key versions"},
+    {"name": "documentation", "description": "This OpenAPI document"},
+    {"name": "health", "description": "Liveness and readiness probes, outside /v1"},
+]
 API_BASE = "/v1"
 VERSION_HEADER = "API-Version"
 _HEADER_REF = {"$ref": f"#/components/headers/{VERSION_HEADER}"}
@@ -46,6 +57,7 @@ def document(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
     problems.document(spec)
     spec["info"]["contact"] = contact(settings)
     spec["servers"] = [{"url": API_BASE, "description": "version 1 of the API, on this host"}]
+    spec["tags"] = TAGS
     paths: dict[str, Any] = {}
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():
