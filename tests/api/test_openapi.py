@@ -13,6 +13,7 @@ import yaml  # type: ignore[import-untyped]  # (PyYAML comes with schemathesis)
 from fastapi.testclient import TestClient
 
 from hitmachine.cli.openapi_export import document
+from hitmachine.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "openapi" / "openapi.json"
@@ -107,3 +108,10 @@ def test_the_committed_document_passes_the_api_design_rules_linter() -> None:
          "--fail-severity", "error", "--format", "text"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_contact_is_the_deployment_s() -> None:
+    spec = document(Settings(api_contact_name="Team Hitmachine", api_contact_email="hm@gemeente.nl",
+                             api_contact_url="https://gemeente.nl/hm"))
+    assert spec["info"]["contact"] == {"name": "Team Hitmachine", "email": "hm@gemeente.nl",
+                                       "url": "https://gemeente.nl/hm"}
