@@ -57,7 +57,7 @@ def document(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
     problems.document(spec)
     spec["info"]["contact"] = contact(settings)
     spec["servers"] = [{"url": API_BASE, "description": "version 1 of the API, on this host"}]
-    spec["tags"] = TAGS
+    spec["tags"] = [dict(t) for t in TAGS]
     paths: dict[str, Any] = {}
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():
