@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     # Swagger UI at /docs, from the app's own copy (the "docs" extra), with the web pages'
     # security headers; off by default: a token is pasted there (hitmachine/http/api/docs.py).
     api_docs: bool = False
+    # Who answers questions about the API, in the OpenAPI document's info.contact (NLGov API
+    # Design Rules /core/doc-openapi-contact; docs/api.md). Placeholders until a deployment
+    # names its own team: the committed openapi/openapi.json is built with these.
+    api_contact_name: str = Field(default="Functioneel beheer Hitmachine, Veiligheidshuis",
+                                  min_length=1, max_length=200)
+    api_contact_email: str = Field(default="hitmachine-beheer@veiligheidshuis.example",
+                                   pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+    api_contact_url: str = Field(default="https://veiligheidshuis.example/hitmachine",
+                                 pattern=r"^https?://\S+$", max_length=500)
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine

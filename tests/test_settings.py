@@ -68,6 +68,11 @@ BAD: list[tuple[str, Any]] = [
     ("web_lockout_minutes", 0),
     ("retention_days", 30),
     ("max_members", 0),
+    ("api_contact_name", ""),
+    ("api_contact_email", "beheer"),
+    ("api_contact_email", "beheer@gemeente.nl two@gemeente.nl"),
+    ("api_contact_url", "gemeente.nl/hitmachine"),
+    ("api_contact_url", "javascript:alert(1)"),
 ]
 
 
@@ -100,6 +105,9 @@ GOOD: list[tuple[str, Any]] = [
     ("keyservice_url", "http://127.0.0.1:8100"),
     ("log_level", "debug"),
     ("keys_dir", Path("not-made-yet")),
+    ("api_contact_name", "Team Hitmachine, gemeente Nijmegen"),
+    ("api_contact_email", "hitmachine@nijmegen.nl"),
+    ("api_contact_url", "https://intranet.nijmegen.nl/hitmachine"),
 ]
 
 

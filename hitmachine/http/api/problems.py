@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hitmachine import __version__
 from hitmachine.core.auditlog.record import Outcome
 from hitmachine.core.errors import FieldError, HitmachineError, Unavailable
 from hitmachine.core.principal import ANONYMOUS
@@ -145,8 +146,11 @@ def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the type only: a message may quote data, and data may be an identifier.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
               _route_path(request))
+    # Starlette sends this answer from outside every middleware of ours, so the headers
+    # RequestIdMiddleware gives every other response are set here.
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
-                   code="internal", request=request)
+                   code="internal", request=request,
+                   headers={"X-Request-ID": request_id(request), "API-Version": __version__})
 
 
 def _field_error(err: Any) -> FieldError:
