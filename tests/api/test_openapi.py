@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # (PyYAML comes with schemathesis)
+import yaml
 from fastapi.testclient import TestClient
 
 from hitmachine.cli.openapi_export import document
