@@ -26,7 +26,9 @@ The session then starts as after a password (``hitmachine.web.sessions.start``, 
 the reason, here, in the use case; the subject identifier (``sub``) is never recorded, only
 the account name when the token was genuine and the name is usable.
 
-Network calls (discovery, JWKS, token) are blocking ``httpx`` calls with a timeout: callers
+Authlib builds the authorization request and the PKCE challenge and the token request
+body (RFC 6749, RFC 7636); joserfc, its JOSE library, verifies the ID token. Network calls
+(discovery, JWKS, token) are the project's own blocking ``httpx`` calls with a timeout: callers
 run them off the event loop (the web routes are plain ``def``). The provider's discovery
 document is cached for an hour, its keys until a token names a key id they lack (key
 rotation): then they are fetched again, at most once a minute.
@@ -44,9 +46,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
+from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
+    prepare_grant_uri,
+    prepare_token_request,
+)
+from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError
 from joserfc.jwk import Key, KeySet
@@ -250,37 +257,41 @@ class Provider:
         raise SignInRefused("unknown_key")
 
     def authorization_url(self, state: str, binding: str) -> str:
-        from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
-
-        client = OAuth2Client(self.client_id, redirect_uri=self.redirect_uri, scope=self.scopes,
-                              code_challenge_method="S256")
-        url, _ = client.create_authorization_url(
-            self.metadata().authorization_endpoint, state=state,
-            code_verifier=verifier_for(binding), nonce=nonce_for(binding))
-        return str(url)
+        return str(prepare_grant_uri(
+            self.metadata().authorization_endpoint, self.client_id, "code",
+            redirect_uri=self.redirect_uri, scope=self.scopes, state=state,
+            code_challenge=create_s256_code_challenge(verifier_for(binding)),
+            code_challenge_method="S256", nonce=nonce_for(binding)))
 
     def exchange(self, code: str, binding: str) -> str:
-        """The ID token for ``code`` from the token endpoint (client authenticated with the
-        secret, and the PKCE verifier)."""
-        from authlib.integrations.base_client.errors import (  # type: ignore[import-untyped]
-            OAuthError,
-        )
-        from authlib.integrations.httpx_client import OAuth2Client
-
+        """The ID token for ``code`` from the token endpoint: the client authenticated with
+        its secret (``client_secret_basic``; a public client sends only its id), and the
+        PKCE verifier."""
+        body = str(prepare_token_request("authorization_code", redirect_uri=self.redirect_uri,
+                                         code=code, code_verifier=verifier_for(binding)))
         secret = self.client_secret()
-        client = OAuth2Client(
-            self.client_id, secret, redirect_uri=self.redirect_uri, scope=self.scopes,
-            code_challenge_method="S256", timeout=HTTP_TIMEOUT,
-            token_endpoint_auth_method="client_secret_basic" if secret else "none")
+        if secret is None:
+            body += "&" + urlencode({"client_id": self.client_id})
+        # RFC 6749 section 2.3.1: id and secret are form-encoded before the Basic scheme.
+        auth: httpx.BasicAuth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        if secret:
+            auth = httpx.BasicAuth(quote(self.client_id, safe=""), quote(secret, safe=""))
         try:
-            with client:
-                token = client.fetch_token(self.metadata().token_endpoint, code=code,
-                                           code_verifier=verifier_for(binding))
+            response = self._http.post(
+                self.metadata().token_endpoint, content=body, auth=auth,
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "Accept": "application/json"})
         except httpx.HTTPError:
             raise Unavailable("the identity provider cannot be reached") from None
-        except (OAuthError, ValueError):
-            raise SignInRefused("token_refused") from None
-        id_token = token.get("id_token") if isinstance(token, dict) else None
+        if response.status_code >= 500:
+            raise Unavailable(f"the identity provider answered {response.status_code}")
+        try:
+            token = response.json()
+        except ValueError:
+            token = None
+        if response.status_code != 200 or not isinstance(token, dict):
+            raise SignInRefused("token_refused")
+        id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise SignInRefused("no_id_token")
         return id_token
