@@ -73,7 +73,9 @@ def _start_provider(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}
     process = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    # "localhost", not 127.0.0.1 like the app: another site, so that the way back from the
+    # provider is the cross-site navigation it is in production (SameSite cookies).
+    url = f"http://localhost:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
