@@ -238,7 +238,8 @@ class Settings(BaseSettings):
                 or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))):
             raise ValueError("is not an https URL; expected https://HOST[/PATH] without "
                              "query or fragment (http only on this machine's loopback)")
-        return value.rstrip("/")
+        # The issuer stays exactly as written: ID tokens must name it so, slash and all.
+        return value if info.field_name == "oidc_issuer" else value.rstrip("/")
 
     @field_validator("oidc_client_id")
     @classmethod

@@ -114,10 +114,11 @@ def test_single_sign_on_needs_its_companions() -> None:
     assert fields == ["HITMACHINE_OIDC_CLIENT_ID", "HITMACHINE_OIDC_PUBLIC_URL",
                       "HITMACHINE_OIDC_ROLES"]
     loaded = Settings(oidc_issuer="https://idp.gemeente.example/realms/hm/",
-                      oidc_client_id="hitmachine", oidc_public_url="https://hm.example",
+                      oidc_client_id="hitmachine", oidc_public_url="https://hm.example/",
                       oidc_roles={"hm-beheer": "admin"}, oidc_scopes="openid  groups")
-    assert loaded.oidc_enabled and loaded.oidc_issuer == "https://idp.gemeente.example/realms/hm"
-    assert loaded.oidc_scopes == "openid groups"
+    # The issuer exactly as written (tokens must name it so); the public URL without slash.
+    assert loaded.oidc_enabled and loaded.oidc_issuer == "https://idp.gemeente.example/realms/hm/"
+    assert loaded.oidc_scopes == "openid groups" and loaded.oidc_public_url == "https://hm.example"
     assert not Settings().oidc_enabled
     assert Settings(oidc_issuer="http://127.0.0.1:9400", oidc_client_id="c",
                     oidc_public_url="http://localhost:8000", oidc_roles={"g": "admin"})

@@ -211,7 +211,7 @@ class Provider:
             if self._metadata is not None and time.monotonic() - self._metadata[0] \
                     < DISCOVERY_SECONDS:
                 return self._metadata[1]
-        doc = self._get_json(self.issuer + "/.well-known/openid-configuration")
+        doc = self._get_json(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
         # OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be exactly
         # the one configured, or its tokens would be checked against the wrong name.
         if doc.get("issuer") != self.issuer:

@@ -372,3 +372,17 @@ def test_a_disabled_account_stays_out(sso: Context, idp: FakeIdP,
     assert refused.value.reason == "disabled"
     [record] = records(sso, "auth.signin_failed")
     assert record["actor"] == "Cora Centraal"
+
+
+def test_an_issuer_with_a_trailing_slash_is_kept_as_written(idp: FakeIdP) -> None:
+    idp.issuer = ISSUER + "/"
+    settings = Settings(**{**OIDC, "oidc_issuer": ISSUER + "/"})  # type: ignore[arg-type]
+    provider = oidc.Provider(settings, httpx.Client(transport=httpx.MockTransport(idp.handle)))
+    assert provider.metadata().issuer == ISSUER + "/"
+    assert idp.fetches == {"/.well-known/openid-configuration": 1}
+    # A token naming the issuer without the slash is someone else's.
+    token = idp.token(nonce=oidc.nonce_for(BINDING))
+    with pytest.raises(SignInRefused) as refused:
+        provider.verify(token, BINDING)
+    assert refused.value.reason == "wrong_issuer"
+    provider.verify(idp.token(nonce=oidc.nonce_for(BINDING), iss=ISSUER + "/"), BINDING)
