@@ -21,7 +21,7 @@ The authorization code flow with PKCE (S256), for the web pages only (docs/sso.m
    a token is refused, not merged, so that nobody at the provider can take over a local
    account by choosing its name. The role follows the provider at every sign-in.
 
-The session then starts as after a password (``hitmachine.web.sessions.start``, audited
+The session then starts as after a password (``hitmachine.http.web.sessions.start``, audited
 ``auth.signin`` with ``method: oidc``). Every refusal is audited ``auth.signin_failed`` with
 the reason, here, in the use case; the subject identifier (``sub``) is never recorded, only
 the account name when the token was genuine and the name is usable.
@@ -58,14 +58,14 @@ from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError
 from joserfc.jwk import Key, KeySet
 
-from hitmachine.config import Settings
-from hitmachine.domain import text
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc, parse_iso_utc, utc_now
-from hitmachine.domain.errors import Conflict, InvalidInput, Unavailable
-from hitmachine.domain.principal import ANONYMOUS, Principal, Role
-from hitmachine.keystore import read_secret_file
+from hitmachine.core import text
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now
+from hitmachine.core.errors import Conflict, InvalidInput, Unavailable
+from hitmachine.core.keystore import read_secret_file
+from hitmachine.core.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store import audit_log
 from hitmachine.store import oidc as store
 from hitmachine.store import users as user_store

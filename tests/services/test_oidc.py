@@ -20,12 +20,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from hitmachine.config import Settings
-from hitmachine.domain.errors import Conflict, Unavailable
-from hitmachine.domain.principal import Role
+from hitmachine.core.errors import Conflict, Unavailable
+from hitmachine.core.principal import Role
 from hitmachine.services import admin, oidc, users
 from hitmachine.services.context import Context
 from hitmachine.services.oidc import SignInRefused
+from hitmachine.settings import Settings
 from tests.web.util import records
 
 ISSUER = "https://idp.gemeente.example"

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hitmachine.config import Settings
-from hitmachine.instance import initialise
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from tests.live_server import LiveServer, cli, free_port
 from tests.web.test_browser import AXE, CHROMIUM, CHROMIUM_ARGS, PASSWORD, _missing
 from tests.web.util import records

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
+from hitmachine.http.app import create_app
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import oidc_attempts
 from tests.web.util import csrf, make_accounts, records, sign_in
 
