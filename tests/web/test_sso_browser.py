@@ -9,6 +9,7 @@ audience case. The provider does not check PKCE itself (we send S256 and the ver
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from hitmachine.services.context import Context
 from hitmachine.services.instance import initialise
 from hitmachine.settings import Settings
 from tests.live_server import LiveServer, cli, free_port
-from tests.web.test_browser import AXE, CHROMIUM, CHROMIUM_ARGS, PASSWORD, _missing
+from tests.web.test_browser import AXE, CHROMIUM, CHROMIUM_ARGS, PASSWORD, REQUIRE, _missing, shoot
 from tests.web.util import records
 
 try:
@@ -34,7 +35,11 @@ try:
 except ImportError:  # pragma: no cover - playwright is in the dev extra
     sync_playwright = None  # type: ignore[assignment]
 
-pytest.importorskip("oidc_provider_mock", reason="oidc-provider-mock (dev extra) is missing")
+if importlib.util.find_spec("oidc_provider_mock") is None:  # pragma: no cover - dev extra
+    if REQUIRE:
+        pytest.fail("oidc-provider-mock (dev extra) is missing (HITMACHINE_REQUIRE_BROWSER=1)",
+                    pytrace=False)
+    pytest.skip("oidc-provider-mock (dev extra) is missing", allow_module_level=True)
 if _missing():  # pragma: no cover - test_browser already failed or skipped the same way
     pytest.skip(_missing() or "", allow_module_level=True)
 
@@ -249,8 +254,10 @@ def test_the_sign_in_page_offers_both_ways_and_is_accessible(page: Page, sso: Ss
     expect(page.get_by_role("link", name=f"Inloggen met {PROVIDER}")).to_be_visible()
     expect(page.get_by_role("button", name="Aanmelden")).to_be_visible()
     assert not _axe(page)
+    shoot(page, "aanmelden-sso")
     sign_in_at_provider(page, "u-1003")  # the refusal page
     assert not _axe(page)
+    shoot(page, "aanmelden-sso-geweigerd")
 
 
 def _axe(page: Page) -> list[dict[str, Any]]:

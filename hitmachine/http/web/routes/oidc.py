@@ -39,10 +39,12 @@ _REFUSALS: dict[str, tuple[int, str]] = {
              + _AGAIN)),
     "provider_refused": (401, "De aanmelding bij {provider} is afgebroken of geweigerd. "
                               + _AGAIN),
-    **dict.fromkeys(("no_role", "ambiguous_role"), (
-        403, "U bent bij {provider} bekend, maar daar niet (of in meer dan één) van de "
-             "groepen die toegang geven tot Hitmachine. Vraag de beheerder om u aan de "
-             "juiste groep toe te voegen.")),
+    "no_role": (403, "U bent bij {provider} bekend, maar u zit daar niet in een van de "
+                     "groepen die toegang geven tot Hitmachine. Vraag de beheerder om u aan "
+                     "de juiste groep toe te voegen."),
+    "ambiguous_role": (403, "U zit bij {provider} in groepen die toegang geven tot "
+                            "Hitmachine voor meer dan één rol. Iedereen heeft hier één rol: "
+                            "vraag de beheerder om u uit de verkeerde groep te halen."),
     **dict.fromkeys(("no_name", "name_unusable", "name_taken"), (
         403, "Uw account bij {provider} kan hier niet worden gebruikt: de gebruikersnaam "
              "ontbreekt, is niet bruikbaar of is al in gebruik door een ander account. Neem "
