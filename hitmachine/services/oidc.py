@@ -350,7 +350,7 @@ class Provider:
         return f"{end}{'&' if '?' in end else '?'}{query}"
 
 
-_providers: dict[tuple[str, str], Provider] = {}
+_providers: dict[tuple[object, ...], Provider] = {}
 _providers_lock = threading.Lock()
 
 
@@ -358,7 +358,8 @@ def provider(settings: Settings) -> Provider | None:
     """The configured provider (one per process and configuration), or None without one."""
     if not (settings.oidc_issuer and settings.oidc_client_id):
         return None
-    key = (settings.oidc_issuer, settings.oidc_client_id)
+    key = (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_public_url,
+           settings.oidc_scopes, settings.oidc_client_secret_file)
     with _providers_lock:
         if key not in _providers:
             _providers[key] = Provider(settings)
