@@ -117,6 +117,25 @@ class Settings(BaseSettings):
     keyservice_url: str | None = None
     keyservice_token_file: Path | None = None
 
+    # Single sign-on with the municipality's identity provider (OpenID Connect; docs/sso.md,
+    # hitmachine/services/oidc.py). Off while the issuer is unset. The client secret is read
+    # from a 0600 file, like the key service token; the roles map values of ``oidc_role_claim``
+    # (a string or a list of strings in the ID token) to the web roles.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = Field(default=None, validate_default=True)
+    oidc_client_secret_file: Path | None = None
+    # The address people reach Hitmachine at: the callback and the address to return to
+    # after signing out at the provider are made from it.
+    oidc_public_url: str | None = Field(default=None, validate_default=True)
+    oidc_provider_name: str = "het gemeenteaccount"
+    oidc_scopes: str = "openid profile"
+    oidc_role_claim: str = "groups"
+    oidc_name_claim: str = "preferred_username"
+    oidc_roles: dict[str, str] = Field(default_factory=dict, validate_default=True)
+    # Name and password for local accounts; off leaves only single sign-on (the CLI still
+    # manages accounts).
+    web_password_sign_in: bool = True
+
     @field_validator("retention_days")
     @classmethod
     def _retention_above_floor(cls, value: int, info: ValidationInfo) -> int:
@@ -218,6 +237,80 @@ class Settings(BaseSettings):
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("is not a key service URL; expected https://HOST[:PORT]")
         return value
+
+    @field_validator("oidc_issuer", "oidc_public_url")
+    @classmethod
+    def _oidc_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # https only, but for a provider on this machine (a test, a developer's own).
+        if value is None:
+            if info.field_name == "oidc_public_url" and info.data.get("oidc_issuer"):
+                raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected "
+                                 "the https:// address people open Hitmachine at")
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            parts = None
+        loopback = parts is not None and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts is None or not parts.hostname or parts.query or parts.fragment
+                or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))):
+            raise ValueError("is not an https URL; expected https://HOST[/PATH] without "
+                             "query or fragment (http only on this machine's loopback)")
+        # The issuer stays exactly as written: ID tokens must name it so, slash and all.
+        return value if info.field_name == "oidc_issuer" else value.rstrip("/")
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _oidc_client_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise ValueError("must be one line of printable text")
+        if value is None and info.data.get("oidc_issuer"):
+            raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected the "
+                             "client id registered at the identity provider")
+        return value
+
+    @field_validator("oidc_client_secret_file")
+    @classmethod
+    def _oidc_secret_file(cls, value: Path | None) -> Path | None:
+        # Only its shape here; its mode (0600) is checked where it is read.
+        if value is not None and not value.is_file():
+            raise ValueError("is not a file; expected a file holding the client secret")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _oidc_scopes(cls, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes or not all(s.isprintable() for s in scopes):
+            raise ValueError("must be space-separated scopes including openid, such as "
+                             "'openid profile groups'")
+        return " ".join(scopes)
+
+    @field_validator("oidc_provider_name", "oidc_role_claim", "oidc_name_claim")
+    @classmethod
+    def _oidc_line(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable() or len(value) > 100:
+            raise ValueError("must be one non-empty line of printable text")
+        return value.strip()
+
+    @field_validator("oidc_roles")
+    @classmethod
+    def _oidc_roles(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        allowed = ("coordinator", "privacy-officer", "admin")  # services.users.WEB_ROLES
+        wrong = sorted({role for role in value.values() if role not in allowed})
+        if wrong:
+            raise ValueError(f"maps to {', '.join(wrong)}; expected only the roles "
+                             f"{', '.join(allowed)}")
+        if not value and info.data.get("oidc_issuer"):
+            raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected a JSON "
+                             "object from claim values to roles, such as "
+                             '{"hm-coordinatoren": "coordinator"}')
+        return value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     @field_validator("keys_dir")
     @classmethod

@@ -73,6 +73,16 @@ BAD: list[tuple[str, Any]] = [
     ("api_contact_email", "beheer@gemeente.nl two@gemeente.nl"),
     ("api_contact_url", "gemeente.nl/hitmachine"),
     ("api_contact_url", "javascript:alert(1)"),
+    ("oidc_issuer", "htp://idp.gemeente.example"),
+    ("oidc_issuer", "http://idp.gemeente.example"),  # plain http only on loopback
+    ("oidc_issuer", "https://idp.gemeente.example/?tenant=1"),
+    ("oidc_issuer", "idp.gemeente.example"),
+    ("oidc_public_url", "ftp://hitmachine.example"),
+    ("oidc_scopes", "profile email"),
+    ("oidc_roles", {"hm-beheer": "adapter"}),
+    ("oidc_roles", {"hm-beheer": "superuser"}),
+    ("oidc_client_id", " "),
+    ("oidc_provider_name", "two\nlines"),
 ]
 
 
@@ -114,6 +124,31 @@ GOOD: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("field", "value"), GOOD, ids=[f"{f}={v!r}" for f, v in GOOD])
 def test_good_values_still_load(field: str, value: Any) -> None:
     assert getattr(Settings(**{field: value}), field) == value
+
+
+def test_single_sign_on_needs_its_companions() -> None:
+    """An issuer alone is refused, naming each setting it needs."""
+    with pytest.raises(ValidationError) as caught:
+        Settings(oidc_issuer="https://idp.gemeente.example")
+    fields = sorted(e.field for e in settings_problem(caught.value, "HITMACHINE_").errors)
+    assert fields == ["HITMACHINE_OIDC_CLIENT_ID", "HITMACHINE_OIDC_PUBLIC_URL",
+                      "HITMACHINE_OIDC_ROLES"]
+    loaded = Settings(oidc_issuer="https://idp.gemeente.example/realms/hm/",
+                      oidc_client_id="hitmachine", oidc_public_url="https://hm.example/",
+                      oidc_roles={"hm-beheer": "admin"}, oidc_scopes="openid  groups")
+    # The issuer exactly as written (tokens must name it so); the public URL without slash.
+    assert loaded.oidc_enabled and loaded.oidc_issuer == "https://idp.gemeente.example/realms/hm/"
+    assert loaded.oidc_scopes == "openid groups" and loaded.oidc_public_url == "https://hm.example"
+    assert not Settings().oidc_enabled
+    assert Settings(oidc_issuer="http://127.0.0.1:9400", oidc_client_id="c",
+                    oidc_public_url="http://localhost:8000", oidc_roles={"g": "admin"})
+
+
+def test_the_client_secret_file_must_be_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(oidc_client_secret_file=tmp_path / "missing")
+    assert settings_problem(caught.value, "HITMACHINE_").field == \
+        "HITMACHINE_OIDC_CLIENT_SECRET_FILE"
 
 
 def test_the_defaults_load() -> None:
