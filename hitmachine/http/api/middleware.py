@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitmachine.core.auditlog.record import CLIENT_REQUEST_ID
+from hitmachine.services import metrics
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 # Request ids need to be unique, not secret: a per-process random generator seeded from the
@@ -105,7 +106,6 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from hitmachine.services import metrics
 
         start = time.perf_counter()
         status = 500

@@ -25,6 +25,7 @@ from hitmachine.core.principal import ANONYMOUS
 from hitmachine.core.problems import problem_kind
 from hitmachine.http.api.auth import principal_for_failure
 from hitmachine.http.peer import client_address
+from hitmachine.http.schemas import Problem
 from hitmachine.services import denials
 from hitmachine.services import query as query_service
 
@@ -185,7 +186,6 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     if "Problem" not in schemas:
-        from hitmachine.http.schemas import Problem
 
         schemas["Problem"] = Problem.model_json_schema()
     return spec
