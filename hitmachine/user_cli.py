@@ -19,8 +19,7 @@ from hitmachine.cli_support import context as _context
 from hitmachine.cli_support import err
 from hitmachine.cli_support import request_id as _rid
 
-user_app = typer.Typer(help="Web accounts: create, list, unlock, set a password, reset the "
-                       "second factor, disable.",
+user_app = typer.Typer(help="Web accounts: create, list, unlock, password, second factor.",
                        no_args_is_help=True, rich_markup_mode=None)  # see hitmachine/cli.py
 
 
