@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from hitmachine.config import Settings
@@ -31,8 +32,6 @@ from tests.web.test_browser import (  # also skips this module without Chromium
     _axe,
     sign_in,
 )
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: I001
 
 ADMIN = "Abel Beheer"
 WRONG = "000000"
