@@ -78,3 +78,11 @@ def test_reset_factor_of_an_unknown_account_is_one_line(instance: Path) -> None:
     result = run(instance, "user", "reset-factor", "Niemand")
     assert_one_line_error(result, "there is no account with this name")
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_to_start_without_the_factor_key(instance: Path) -> None:
+    (instance / "keys" / "factor.key").unlink()
+    result = run(instance, "serve", "--port", "0")
+    assert_one_line_error(result, "keys/factor.key does not exist", "run 'hitmachine init'")
+    assert run(instance, "init").returncode == 0  # makes it again, alone
+    assert (instance / "keys" / "factor.key").stat().st_mode & 0o077 == 0
