@@ -52,14 +52,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection
 
-from hitmachine.config import Settings
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc, parse_iso_utc, utc_now
-from hitmachine.domain.errors import Conflict, NotFound
-from hitmachine.domain.principal import Principal
-from hitmachine.keystore import load_factor_key
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now
+from hitmachine.core.errors import Conflict, NotFound
+from hitmachine.core.keystore import load_factor_key
+from hitmachine.core.principal import Principal
 from hitmachine.services import users as user_service
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store import audit_log
 from hitmachine.store import factors as store
 from hitmachine.store import users as user_store

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from hitmachine.domain.audit import ROW_COLUMNS, AuditRecord
+from hitmachine.core.auditlog.record import ROW_COLUMNS, AuditRecord
 from hitmachine.store.database import Database
 
 AUDIT_COLUMNS = ROW_COLUMNS

@@ -10,9 +10,9 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import select
 
-from hitmachine.config import Settings
 from hitmachine.services import factor
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import audit_records
 from tests.cli.test_operator_errors import PASSWORD, assert_one_line_error, run
 

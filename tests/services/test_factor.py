@@ -12,13 +12,13 @@ import pyotp
 import pytest
 from sqlalchemy import select, update
 
-from hitmachine.config import Settings, load_settings
-from hitmachine.domain.errors import Conflict, InvalidInput, NotFound
-from hitmachine.domain.principal import Role
-from hitmachine.instance import initialise
-from hitmachine.keystore import create_factor_key
+from hitmachine.core.errors import Conflict, InvalidInput, NotFound
+from hitmachine.core.keystore import create_factor_key
+from hitmachine.core.principal import Role
 from hitmachine.services import admin, factor, users
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings, load_settings
 from hitmachine.store import users as user_store
 from hitmachine.store.schema import factor_challenges, recovery_codes, user_factors
 from hitmachine.store.users import User

@@ -17,9 +17,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
-from hitmachine.config import Settings
-from hitmachine.instance import initialise
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from hitmachine.store.schema import audit_records
 from tests.live_server import LiveServer, cli
 from tests.web.test_browser import (  # also skips this module without Chromium

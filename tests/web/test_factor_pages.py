@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
+from hitmachine.http.app import create_app
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import web_sessions
 from tests.web.util import ACCOUNTS, PASSWORD, csrf, make_accounts, records, sign_in
 
