@@ -74,7 +74,8 @@ def user_list() -> None:
         for u in listed:
             state = ("disabled" if u.disabled else f"locked until {u.locked_until}"
                      if u.locked(now) else "active")
-            second = ("totp" if u.id in with_factor else "none, enrols at next sign-in"
+            second = ("totp" if u.id in with_factor else "at the identity provider"
+                      if u.password_hash is None else "none, enrols at next sign-in"
                       if factor.required(ctx.settings, u) else "none")
             typer.echo(f"{u.id}\t{u.role.value}\t{state}\t{second}\t"
                        f"{u.last_signin_at or 'never signed in'}\t{u.name}")

@@ -81,8 +81,9 @@ _SEAL_VERSION = "v1"
 # --- policy -------------------------------------------------------------------------------
 
 def required(settings: Settings, user: User) -> bool:
-    """Whether ``user``'s role must sign in with a second factor."""
-    return user.role.value in settings.web_second_factor_roles
+    """Whether ``user`` must sign in here with a second factor: a local account (one with
+    a password) of a listed role. Single sign-on accounts get theirs at the provider."""
+    return user.password_hash is not None and user.role.value in settings.web_second_factor_roles
 
 
 # --- sealing secrets ----------------------------------------------------------------------
