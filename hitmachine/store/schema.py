@@ -150,7 +150,7 @@ audit_tree = Table(
 )
 
 # Signed tree heads (C2SP signed notes). The signing key is in the keys directory, never
-# here. Older checkpoints are thinned to one per hour (see hitmachine.services.audit).
+# here. Older checkpoints are thinned to one per hour (see hitmachine.services.audit.integrator).
 audit_checkpoints = Table(
     "audit_checkpoints", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
