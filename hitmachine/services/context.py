@@ -13,7 +13,6 @@ from hitmachine.keystore import WatchedKeyring
 from hitmachine.services.principal_cache import PrincipalCache
 from hitmachine.store.audit_log import AuditWriter
 from hitmachine.store.database import Database
-from hitmachine.store.hot_path import HotPath
 
 
 @dataclass
@@ -25,7 +24,6 @@ class Context:
     agencies: dict[str, Agency] = field(default_factory=dict)
     purposes: dict[str, Purpose] = field(default_factory=dict)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
-    hot: HotPath | None = None
     guard: Any = None  # hitmachine.services.ratelimit.Guard, made on first use
 
     @property
@@ -40,14 +38,11 @@ class Context:
             from hitmachine.keyservice.client import client_for
 
             keys = WatchedKeyring(settings.keyring_path, client_for(settings)).current
-        hot = HotPath(db)
-        return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db, hot),
-                   agencies=settings.agency_map(), purposes=settings.purpose_map(), hot=hot)
+        return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db),
+                   agencies=settings.agency_map(), purposes=settings.purpose_map())
 
     def close(self) -> None:
         self.audit.close()
-        if self.hot is not None:
-            self.hot.close()
         self.db.dispose()
 
 
