@@ -23,13 +23,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Ruff over all the code; mypy --strict over the packages and the tests (benchmarks/ are
-# scripts run by hand, checked by ruff only). Settings in pyproject.toml.
+# scripts run by hand, checked by ruff only); import-linter checks the layering contracts.
+# Settings in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy hitmachine adapters tests
+	$(BIN)/mypy hitmachine hitmachine_adapter hitmachine_keyservice tests
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
-	$(BIN)/python -m hitmachine.openapi_export > openapi/openapi.json
+	$(BIN)/python -m hitmachine.cli.openapi_export > openapi/openapi.json
 
 # The web pages' screenshots in docs/screenshots (Chromium; npm ci --prefix tests/web).
 screenshots: $(STAMP)

@@ -34,15 +34,15 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import post_request, run_load  # noqa: E402
 from benchmarks.query import fill_index, free_port, households, scratch_postgres, serve  # noqa: E402
-from hitmachine.config import Settings  # noqa: E402
-from hitmachine.domain.audit import AuditRecord, Outcome  # noqa: E402
-from hitmachine.domain.audit_encoding import LEAF_FIELDS, leaf_data_from_values  # noqa: E402
-from hitmachine.domain.merkle import CompactRange, leaf_hash  # noqa: E402
-from hitmachine.domain.principal import Role  # noqa: E402
-from hitmachine.instance import initialise  # noqa: E402
+from hitmachine.core.auditlog.encoding import LEAF_FIELDS, leaf_data_from_values  # noqa: E402
+from hitmachine.core.auditlog.merkle import CompactRange, leaf_hash  # noqa: E402
+from hitmachine.core.auditlog.record import AuditRecord, Outcome  # noqa: E402
+from hitmachine.core.principal import Role  # noqa: E402
 from hitmachine.services import admin  # noqa: E402
 from hitmachine.services import audit as service  # noqa: E402
 from hitmachine.services.context import Context  # noqa: E402
+from hitmachine.services.instance import initialise  # noqa: E402
+from hitmachine.settings import Settings  # noqa: E402
 from hitmachine.store.schema import audit_records, audit_tree  # noqa: E402
 
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.query import free_port  # noqa: E402
-from hitmachine.domain import oprf  # noqa: E402
-from hitmachine.keyservice.client import KeyServiceClient  # noqa: E402
+from hitmachine.core import oprf  # noqa: E402
+from hitmachine.core.keyservice_client import KeyServiceClient  # noqa: E402
 
 
 class KeyServiceProcess:
@@ -38,7 +38,7 @@ class KeyServiceProcess:
                  workers: int = 1) -> None:
         self.env = {**os.environ, "HITMACHINE_KEYSERVICE_DIR": str(directory),
                     "HITMACHINE_KEYSERVICE_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-        run = [sys.executable, "-m", "hitmachine.cli", "keyservice"]
+        run = [sys.executable, "-m", "hitmachine.cli.main", "keyservice"]
         subprocess.run(run + ["init", "--version", str(version)], env=self.env, check=True,
                        capture_output=True)
         self.token = subprocess.run(run + ["token", "create", "--name", "bench adapter"],

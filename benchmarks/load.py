@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import post_request, run_load  # noqa: E402
 from benchmarks.query import fill_index, free_port, households, query_count, scratch_postgres, serve  # noqa: E402
-from hitmachine.config import Settings  # noqa: E402
-from hitmachine.domain.principal import Role  # noqa: E402
-from hitmachine.instance import initialise  # noqa: E402
+from hitmachine.core.principal import Role  # noqa: E402
 from hitmachine.services import admin  # noqa: E402
 from hitmachine.services.context import Context  # noqa: E402
+from hitmachine.services.instance import initialise  # noqa: E402
+from hitmachine.settings import Settings  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379"
 
@@ -65,7 +65,7 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
         print(f"  Redis does not answer at {storage}: rate limits per worker, in memory")
         storage = None
     os.environ.pop("HITMACHINE_RATE_LIMIT_STORAGE", None)
-    if storage:  # the served workers read it (hitmachine.config)
+    if storage:  # the served workers read it (hitmachine.settings)
         os.environ["HITMACHINE_RATE_LIMIT_STORAGE"] = storage
     port = free_port()
     proc = serve(settings, port, args.workers, workdir / "server.log")

@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.query import free_port, scratch_postgres, valid_bsns  # noqa: E402
-from hitmachine.config import Settings  # noqa: E402
-from hitmachine.domain.principal import Role  # noqa: E402
-from hitmachine.instance import initialise  # noqa: E402
+from hitmachine.core.principal import Role  # noqa: E402
 from hitmachine.services import admin  # noqa: E402
 from hitmachine.services.context import Context  # noqa: E402
+from hitmachine.services.instance import initialise  # noqa: E402
+from hitmachine.settings import Settings  # noqa: E402
 
 SURNAMES = [("", "Jansen"), ("de", "Vries"), ("van den", "Berg"), ("", "Bakker"), ("", "Visser"),
             ("", "Smit"), ("", "Meijer"), ("de", "Boer"), ("", "Mulder"), ("de", "Groot"),
@@ -177,7 +177,7 @@ def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.
            "HITMACHINE_KEYS_DIR": str(settings.keys_dir), "PYTHONPATH": str(ROOT),
            "HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme,
            "HITMACHINE_KEYSERVICE_URL": settings.keyservice_url or ""}
-    proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli.main", "serve", "--port", str(port),
                              "--workers", str(workers), "--no-access-log"], cwd=ROOT,
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -195,7 +195,7 @@ def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.
 def run_adapter(args: argparse.Namespace, export: Path, base: str, token_file: Path,
                 keyring: Path, state: Path, *, dry_run: bool = False
                 ) -> tuple[float, PeakMemory, dict[str, object], str]:
-    cmd = [sys.executable, "-m", "adapters.cli", "sync", "--agency", "leerplicht",
+    cmd = [sys.executable, "-m", "hitmachine_adapter.cli", "sync", "--agency", "leerplicht",
            "--source", str(export), "--keyring", str(keyring), "--state-dir", str(state),
            "--batch-size", str(args.batch_size), "--quiet"]
     cmd += ["--dry-run"] if dry_run else ["--server", base, "--token-file", str(token_file)]
@@ -371,7 +371,7 @@ def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path,
 def memory_flat(args: argparse.Namespace, workdir: Path, export: Path) -> None:
     """The adapter's peak memory on a tenth of the export and on all of it (dry runs: the
     local half, where a run could grow with the file)."""
-    from hitmachine.keystore import create_keyring
+    from hitmachine.core.keystore import create_keyring
 
     keyring = workdir / "dry-keyring.json"
     create_keyring(keyring)

@@ -55,15 +55,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import LoadResult, OpenLoopResult, post_request, run_load, run_open_loop  # noqa: E402
-from hitmachine.config import Settings  # noqa: E402
-from hitmachine.domain.clock import utc_now_iso  # noqa: E402
-from hitmachine.domain.identity import normalise_identity  # noqa: E402
-from hitmachine.domain.principal import Role  # noqa: E402
-from hitmachine.domain.pseudonym import HmacPseudonymiser  # noqa: E402
-from hitmachine.instance import initialise  # noqa: E402
-from hitmachine.keystore import load_keyring  # noqa: E402
+from hitmachine.core.clock import utc_now_iso  # noqa: E402
+from hitmachine.core.identity import normalise_identity  # noqa: E402
+from hitmachine.core.keystore import load_keyring  # noqa: E402
+from hitmachine.core.principal import Role  # noqa: E402
+from hitmachine.core.pseudonym.base import HmacPseudonymiser  # noqa: E402
 from hitmachine.services import admin  # noqa: E402
 from hitmachine.services.context import Context  # noqa: E402
+from hitmachine.services.instance import initialise  # noqa: E402
+from hitmachine.settings import Settings  # noqa: E402
 from hitmachine.store.schema import agency_sets, audit_records, entries  # noqa: E402
 
 AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
@@ -180,7 +180,7 @@ def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.
            # One token at full speed: the enumeration defence would rightly stop it; this
            # measures the query path (benchmarks/load.py measures with the limits on).
            "HITMACHINE_RATE_LIMITS": os.environ.get("HITMACHINE_RATE_LIMITS", "false")}
-    proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli.main", "serve", "--port", str(port),
                              "--workers", str(workers), "--no-access-log"],
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -19,12 +19,12 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
-from hitmachine.instance import initialise
+from hitmachine.core.principal import Role
+from hitmachine.http.app import create_app
 from hitmachine.services import admin
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 
 PG_URL = os.environ.get("HITMACHINE_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")

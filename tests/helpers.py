@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from hitmachine.domain.identity import normalise_identity
+from hitmachine.core.identity import normalise_identity
 from hitmachine.services.context import Context
 
 

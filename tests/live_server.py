@@ -14,7 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from hitmachine.config import Settings
+from hitmachine.settings import Settings
 
 
 def free_port() -> int:
@@ -35,8 +35,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 def cli(settings: Settings, *args: str, stdin: str | None = None,
         check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``hitmachine ARGS`` (or ``hitmachine-adapter`` when args[0] == "adapter")."""
-    module = "adapters.cli" if args and args[0] == "adapter" else "hitmachine.cli"
-    argv = list(args[1:]) if module == "adapters.cli" else list(args)
+    module = "hitmachine_adapter.cli" if args and args[0] == "adapter" else "hitmachine.cli.main"
+    argv = list(args[1:]) if module == "hitmachine_adapter.cli" else list(args)
     result = subprocess.run([sys.executable, "-m", module, *argv], env=env_for(settings),
                             input=stdin, capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
@@ -58,7 +58,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hitmachine.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "hitmachine.cli.main", "serve", "--port", str(self.port),
              "--workers", str(self.workers)],
             env=env_for(self.settings, **self.extra_env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from hitmachine.server import bind_tcp
+from hitmachine.core.listen import bind_tcp
 
 
 def test_listener_is_tcp_with_nodelay() -> None:

@@ -2,7 +2,7 @@
 
 1. Check every input file (``hitmachine.replay.inputs``); on any problem stop before
    anything is published or asked.
-2. Publish each ``<agency>.csv`` extract through the adapter (``adapters.cli.run_sync``),
+2. Publish each ``<agency>.csv`` extract through the adapter (``hitmachine_adapter.cli.run_sync``),
    as that agency's adapter would: normalise, pseudonymise locally, send an atomic snapshot.
 3. Ask about every household with one ``POST /v1/queries/household`` under the ``replay``
    purpose, with ``reference_date`` set: the service applies its own matching and
@@ -29,8 +29,7 @@ from typing import Any
 
 import httpx
 
-from hitmachine.config import Settings, load_settings
-from hitmachine.domain.errors import HitmachineError, InvalidInput, Unavailable
+from hitmachine.core.errors import HitmachineError, InvalidInput, Unavailable
 from hitmachine.replay.inputs import Household, ReplayInput, load_inputs
 from hitmachine.replay.model import (
     NoProgress,
@@ -42,6 +41,7 @@ from hitmachine.replay.model import (
 )
 from hitmachine.replay.report import write_outputs
 from hitmachine.replay.summary import summarise
+from hitmachine.settings import Settings, load_settings
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 QUERY_ATTEMPTS = 5
@@ -111,10 +111,10 @@ class EmbeddedTarget:
             raise InvalidInput("keep-instance", "must be a new or empty directory")
 
     def start(self, inputs: ReplayInput, run_id: str) -> None:
-        from hitmachine.domain.principal import Role
-        from hitmachine.instance import initialise
+        from hitmachine.core.principal import Role
         from hitmachine.services import admin
         from hitmachine.services.context import Context
+        from hitmachine.services.instance import initialise
 
         if self.keep is not None:
             self.keep.mkdir(parents=True, exist_ok=True)
@@ -235,8 +235,8 @@ class _ServerThread:
     def __init__(self, settings: Any) -> None:
         import uvicorn
 
-        from hitmachine.api.app import create_app
-        from hitmachine.server import bind_tcp
+        from hitmachine.core.listen import bind_tcp
+        from hitmachine.http.app import create_app
 
         self._socket = bind_tcp("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
@@ -269,8 +269,8 @@ class _ServerThread:
 
 def publish_extracts(target: EmbeddedTarget | RemoteTarget, inputs: ReplayInput,
                      run: RunInfo, progress: Progress, batch_size: int) -> None:
-    from adapters.cli import run_sync
-    from adapters.errors import AdapterError
+    from hitmachine_adapter.cli import run_sync
+    from hitmachine_adapter.errors import AdapterError
 
     progress.start("publishing extracts", len(inputs.extracts))
     for extract in inputs.extracts:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from hitmachine.domain.errors import HitmachineError, InvalidInput
-from hitmachine.domain.identity import normalise_identity
+from hitmachine.core.errors import HitmachineError, InvalidInput
+from hitmachine.core.identity import normalise_identity
 
 PERSON_COLUMNS = ("bsn", "given_names", "prefix", "surname", "date_of_birth")
 HOUSEHOLD_COLUMNS = ("household_id", "member_id", *PERSON_COLUMNS)

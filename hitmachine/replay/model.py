@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hitmachine.domain.errors import InvalidInput
+from hitmachine.core.errors import InvalidInput
 from hitmachine.replay.inputs import ReplayInput
 
 DEFAULT_PURPOSE = "replay"

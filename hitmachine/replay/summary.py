@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hitmachine.domain.identity import age_on
+from hitmachine.core.identity import age_on
 from hitmachine.replay.inputs import Household, ManualAnswer, ReplayInput
 
 NONE = "none"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc, utc_now
-from hitmachine.domain.errors import Conflict, InvalidInput
-from hitmachine.domain.keyring import Keyring
-from hitmachine.domain.principal import AGENCY_BOUND, Principal, Role
-from hitmachine.domain.text import check_name
-from hitmachine.keystore import load_keyring, save_keyring, write_secret_file
-from hitmachine.services.context import Context
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, utc_now
+from hitmachine.core.errors import Conflict, InvalidInput
+from hitmachine.core.keyring import Keyring
+from hitmachine.core.keystore import load_keyring, save_keyring, write_secret_file
+from hitmachine.core.principal import AGENCY_BOUND, Principal, Role
+from hitmachine.core.text import check_name
+from hitmachine.services.context import Context, keyservice_client
 from hitmachine.store import audit_log, index, tokens, users
 from hitmachine.store.tokens import TokenInfo
 
@@ -147,9 +147,7 @@ def migrate_keys(ctx: Context, principal: Principal, request_id: str) -> Keyring
 
 def _require_keyservice_version(ctx: Context, version: int) -> None:
     """The key service must hold the key of a new oprf version before anyone uses it."""
-    from hitmachine.keyservice.client import client_for
-
-    client = client_for(ctx.settings)
+    client = keyservice_client(ctx.settings)
     if client is None:
         raise Conflict("no key service is configured (HITMACHINE_KEYSERVICE_URL)")
     if version not in client.versions():

@@ -31,24 +31,29 @@ from typing import IO, Any, Literal
 
 from sqlalchemy import Connection, RowMapping
 
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.audit_encoding import LEAF_FIELDS, is_cleared, leaf_data_from_values
-from hitmachine.domain.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier
-from hitmachine.domain.clock import iso_utc, parse_iso_utc, utc_now, utc_now_iso
-from hitmachine.domain.csv_cells import safe_row
-from hitmachine.domain.errors import (
+from hitmachine.core.auditlog.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier
+from hitmachine.core.auditlog.encoding import LEAF_FIELDS, is_cleared, leaf_data_from_values
+from hitmachine.core.auditlog.merkle import (
+    CompactRange,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+)
+from hitmachine.core.auditlog.merkle import root as merkle_root
+from hitmachine.core.auditlog.prune_statement import PruneStatement
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now, utc_now_iso
+from hitmachine.core.csv_cells import safe_row
+from hitmachine.core.errors import (
     Forbidden,
     HitmachineError,
     InvalidInput,
     InvalidProof,
     NotFound,
 )
-from hitmachine.domain.identity import Identity
-from hitmachine.domain.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
-from hitmachine.domain.merkle import root as merkle_root
-from hitmachine.domain.principal import Principal, Role
-from hitmachine.domain.prune_statement import PruneStatement
-from hitmachine.keystore import checkpoint_key_path, load_checkpoint_signer, load_keyring
+from hitmachine.core.identity import Identity
+from hitmachine.core.keystore import checkpoint_key_path, load_checkpoint_signer, load_keyring
+from hitmachine.core.principal import Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, audit_tree
 from hitmachine.store.audit_log import AuditFilter

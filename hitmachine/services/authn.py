@@ -3,9 +3,9 @@ tokens (``hitmachine.services.principal_cache``) before the database."""
 
 from __future__ import annotations
 
-from hitmachine.domain.clock import utc_now_iso
-from hitmachine.domain.errors import AuthenticationFailed
-from hitmachine.domain.principal import Principal
+from hitmachine.core.clock import utc_now_iso
+from hitmachine.core.errors import AuthenticationFailed
+from hitmachine.core.principal import Principal
 from hitmachine.services.context import Context
 from hitmachine.store import tokens
 

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hitmachine.config import Settings
-from hitmachine.domain.agencies import Agency, Purpose
-from hitmachine.domain.pseudonym import Pseudonymiser
-from hitmachine.keystore import WatchedKeyring
+from hitmachine.core.agencies import Agency, Purpose
+from hitmachine.core.keyservice_client import KeyServiceClient
+from hitmachine.core.keystore import WatchedKeyring
+from hitmachine.core.pseudonym.base import Pseudonymiser
 from hitmachine.services.principal_cache import PrincipalCache
+from hitmachine.settings import Settings
 from hitmachine.store.audit_log import AuditWriter
 from hitmachine.store.database import Database
 
@@ -35,9 +36,7 @@ class Context:
                       keys: Callable[[], Pseudonymiser] | None = None) -> "Context":
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         if keys is None:
-            from hitmachine.keyservice.client import client_for
-
-            keys = WatchedKeyring(settings.keyring_path, client_for(settings)).current
+            keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings)).current
         return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db),
                    agencies=settings.agency_map(), purposes=settings.purpose_map())
 
@@ -47,3 +46,13 @@ class Context:
 
 
 __all__ = ["Context"]
+
+
+def keyservice_client(settings: Settings) -> KeyServiceClient | None:
+    """The Veiligheidshuis's own key-service client (its query path evaluates under oprf
+    versions too); None when no key service is configured. The token file defaults to
+    ``keys/keyservice.token``."""
+    if not settings.keyservice_url:
+        return None
+    token_file = settings.keyservice_token_file or settings.keys_dir / "keyservice.token"
+    return KeyServiceClient.from_token_file(settings.keyservice_url, token_file)

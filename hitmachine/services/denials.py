@@ -21,10 +21,10 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc
-from hitmachine.domain.errors import Unavailable
-from hitmachine.domain.principal import ANONYMOUS, Principal
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc
+from hitmachine.core.errors import Unavailable
+from hitmachine.core.principal import ANONYMOUS, Principal
 from hitmachine.services import ratelimit
 
 if TYPE_CHECKING:

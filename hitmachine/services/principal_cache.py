@@ -15,8 +15,8 @@ import math
 import threading
 import time
 
-from hitmachine.domain.clock import parse_iso_utc
-from hitmachine.domain.principal import Principal
+from hitmachine.core.clock import parse_iso_utc
+from hitmachine.core.principal import Principal
 
 TTL = 1.0
 MAX_ENTRIES = 10_000

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.errors import Forbidden, InvalidInput
-from hitmachine.domain.principal import Principal
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.errors import Forbidden, InvalidInput
+from hitmachine.core.principal import Principal
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, index
 from hitmachine.store.index import AgencySet, EntryPair, SyncInfo

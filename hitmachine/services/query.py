@@ -9,18 +9,17 @@ from typing import Any
 
 import anyio.to_thread
 
-from hitmachine import metrics
-from hitmachine.domain.agencies import Agency, Purpose
-from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
-from hitmachine.domain.clock import local_today
-from hitmachine.domain.errors import FieldError, Forbidden, InvalidInput
-from hitmachine.domain.identity import Identity, normalise_identity
-from hitmachine.domain.matching import Basis, Entry, match_verified
-from hitmachine.domain.policy import apply_policy, unchecked_agencies
-from hitmachine.domain.principal import Principal
-from hitmachine.domain.pseudonym import PseudonymSet
-from hitmachine.domain.text import case_reference_problem
-from hitmachine.services import ratelimit
+from hitmachine.core.agencies import Agency, Purpose
+from hitmachine.core.auditlog.record import AuditRecord, Outcome, subject_entries
+from hitmachine.core.clock import local_today
+from hitmachine.core.errors import FieldError, Forbidden, InvalidInput
+from hitmachine.core.identity import Identity, normalise_identity
+from hitmachine.core.matching import Basis, Entry, match_verified
+from hitmachine.core.policy import apply_policy, unchecked_agencies
+from hitmachine.core.principal import Principal
+from hitmachine.core.pseudonym.base import PseudonymSet
+from hitmachine.core.text import case_reference_problem
+from hitmachine.services import metrics, ratelimit
 from hitmachine.services.context import Context
 from hitmachine.store import index
 

@@ -43,14 +43,14 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy.engine import make_url
 
-from hitmachine import metrics
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.errors import LimitExceeded, Unavailable
-from hitmachine.domain.principal import ANONYMOUS, Principal
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.errors import LimitExceeded, Unavailable
+from hitmachine.core.principal import ANONYMOUS, Principal
+from hitmachine.services import metrics
 
 if TYPE_CHECKING:
-    from hitmachine.config import Settings
     from hitmachine.services.context import Context
+    from hitmachine.settings import Settings
 
 log = logging.getLogger("hitmachine.alert")
 _lock = threading.Lock()

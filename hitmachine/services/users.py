@@ -16,7 +16,7 @@ verification each and give the same answer, so neither the answer nor its time t
 whether an account exists or is locked.
 
 Sign-in is pluggable: an ``Authenticator`` decides *who* is signing in; starting the
-session (``hitmachine.web.sessions.start``) is the same whatever decided it. Today there
+session (``hitmachine.http.web.sessions.start``) is the same whatever decided it. Today there
 is ``LocalPasswordAuthenticator``; an OpenID Connect authenticator would be a second
 implementation (authorization-code flow with PKCE against the municipality's identity
 provider: a route that redirects there, and a callback that passes the ``code`` and
@@ -39,11 +39,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection
 
-from hitmachine.domain import text
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc, utc_now
-from hitmachine.domain.errors import InvalidInput, NotFound
-from hitmachine.domain.principal import ANONYMOUS, Principal, Role
+from hitmachine.core import text
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, utc_now
+from hitmachine.core.errors import InvalidInput, NotFound
+from hitmachine.core.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log
 from hitmachine.store import users as store
@@ -86,7 +86,7 @@ def _waste_a_verification(password: str) -> None:
 
 
 def check_name(name: str) -> str:
-    """An account name, checked like a token's (``hitmachine.domain.text.check_name``)."""
+    """An account name, checked like a token's (``hitmachine.core.text.check_name``)."""
     return text.check_name("name", name)
 
 
@@ -202,7 +202,7 @@ class Authenticator(Protocol):
     """Decides who is signing in, from what the sign-in step collected (``credentials``).
 
     On failure it does its own bookkeeping and audits ``auth.signin_failed``; on success
-    it returns the user, and ``hitmachine.web.sessions.start`` audits ``auth.signin`` and
+    it returns the user, and ``hitmachine.http.web.sessions.start`` audits ``auth.signin`` and
     starts the session, whichever authenticator decided.
     """
 

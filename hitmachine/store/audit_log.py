@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
 
-from hitmachine.domain.audit import AuditRecord
-from hitmachine.domain.errors import Unavailable
-from hitmachine.domain.text import check_text
+from hitmachine.core.auditlog.record import AuditRecord
+from hitmachine.core.errors import Unavailable
+from hitmachine.core.text import check_text
 from hitmachine.store.database import Database
 from hitmachine.store.schema import audit_records
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, text, update
 
-from hitmachine.domain.audit_encoding import LEAF_FIELDS, PRUNED_VALUES, leaf_data_from_values
-from hitmachine.domain.clock import utc_now_iso
-from hitmachine.domain.errors import Conflict
-from hitmachine.domain.merkle import CompactRange, leaf_hash
+from hitmachine.core.auditlog.encoding import LEAF_FIELDS, PRUNED_VALUES, leaf_data_from_values
+from hitmachine.core.auditlog.merkle import CompactRange, leaf_hash
+from hitmachine.core.clock import utc_now_iso
+from hitmachine.core.errors import Conflict
 from hitmachine.store.database import Database
 from hitmachine.store.schema import audit_checkpoints, audit_records
 

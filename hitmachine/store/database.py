@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from hitmachine.domain.errors import Forbidden
+from hitmachine.core.errors import Forbidden
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".writer-lock")

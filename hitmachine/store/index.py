@@ -34,9 +34,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hitmachine.domain.clock import iso_utc, utc_now, utc_now_iso
-from hitmachine.domain.errors import Conflict, LimitExceeded, NotFound
-from hitmachine.domain.matching import Entry
+from hitmachine.core.clock import iso_utc, utc_now, utc_now_iso
+from hitmachine.core.errors import Conflict, LimitExceeded, NotFound
+from hitmachine.core.matching import Entry
 from hitmachine.store.schema import agency_sets, entries, sync_batches, syncs
 
 # (BSN pseudonym, name-key pseudonym[, (BSN, birth date) pseudonym]): an entry without the

@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from hitmachine.domain.errors import NotFound, Unavailable
+from hitmachine.core.errors import NotFound, Unavailable
 
 SETTING = "HITMACHINE_DATABASE_URL"
 

@@ -93,7 +93,7 @@ tokens = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=True),
     Column("revoked_at", String(32), nullable=True),
-    # The comparison form of the name (hitmachine.domain.text.name_key): no two live tokens
+    # The comparison form of the name (hitmachine.core.text.name_key): no two live tokens
     # and no token and web account share one (checked under a lock, see store.tokens).
     Column("name_key", String(128), nullable=True),
     # The web account this token was made for: it spends that person's query budget.

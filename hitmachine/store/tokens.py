@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from hitmachine.domain.clock import utc_now_iso
-from hitmachine.domain.errors import Conflict, NotFound
-from hitmachine.domain.principal import Role
-from hitmachine.domain.text import name_key
+from hitmachine.core.clock import utc_now_iso
+from hitmachine.core.errors import Conflict, NotFound
+from hitmachine.core.principal import Role
+from hitmachine.core.text import name_key
 from hitmachine.store.schema import tokens, users
 
 # The key of the transaction-level advisory lock (PostgreSQL) that serialises every check

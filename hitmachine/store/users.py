@@ -1,7 +1,7 @@
 """Web accounts and server-side web sessions (tables ``users`` and ``web_sessions``).
 
 Plain data access: no policy. Lock-out arithmetic lives in ``hitmachine.services.users``,
-cookies and CSRF in ``hitmachine.web.sessions``. Session ids are stored only as SHA-256
+cookies and CSRF in ``hitmachine.http.web.sessions``. Session ids are stored only as SHA-256
 digests: they carry 256 random bits, so a slow hash would add nothing.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from hitmachine.domain.errors import Conflict, NotFound
-from hitmachine.domain.principal import Principal, Role
-from hitmachine.domain.text import name_key
+from hitmachine.core.errors import Conflict, NotFound
+from hitmachine.core.principal import Principal, Role
+from hitmachine.core.text import name_key
 from hitmachine.store import tokens
 from hitmachine.store.schema import users, web_sessions
 

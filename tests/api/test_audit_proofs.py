@@ -8,8 +8,8 @@ import hashlib
 
 from fastapi.testclient import TestClient
 
-from hitmachine.domain.checkpoint import CheckpointVerifier
-from hitmachine.domain.merkle import verify_consistency, verify_inclusion
+from hitmachine.core.auditlog.checkpoint import CheckpointVerifier
+from hitmachine.core.auditlog.merkle import verify_consistency, verify_inclusion
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
 from tests.conftest import Tokens

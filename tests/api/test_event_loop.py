@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from hitmachine.config import Settings
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from tests.conftest import Tokens
 from tests.live_server import LiveServer
 

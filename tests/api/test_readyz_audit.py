@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.api.app import create_app
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.clock import iso_utc, utc_now
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.clock import iso_utc, utc_now
+from hitmachine.http.app import create_app
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log

@@ -89,7 +89,7 @@ def test_revoked_token_is_401(client: TestClient, ctx: Context, tokens: Tokens) 
 def test_expired_token_is_401(client: TestClient, ctx: Context) -> None:
     from sqlalchemy import update
 
-    from hitmachine.domain.principal import Role
+    from hitmachine.core.principal import Role
     from hitmachine.store.schema import tokens
 
     # Creating a token that has already expired is refused; let one run out instead.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hitmachine.config import Settings
-from hitmachine.instance import initialise
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 
 
 @pytest.fixture

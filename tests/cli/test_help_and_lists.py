@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hitmachine.cli import app
+from hitmachine.cli.main import app
 from tests.cli.test_operator_errors import assert_one_line_error, run
 
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from hitmachine.config import Settings
+from hitmachine.settings import Settings
 from tests.live_server import free_port
 
 PASSWORD = "s3cret-Pw-9f2c"  # must never be echoed
@@ -28,7 +28,7 @@ PASSWORD = "s3cret-Pw-9f2c"  # must never be echoed
 def hitmachine() -> list[str]:
     """The installed entry point beside this interpreter, as an operator runs it."""
     script = Path(sys.executable).with_name("hitmachine")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hitmachine.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hitmachine.cli.main"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -199,7 +199,7 @@ def test_serve_prints_the_address_it_listens_on(instance: Path) -> None:
 # --- item 6: the demo ---------------------------------------------------------------------
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
-    from hitmachine.demo import MARKER
+    from hitmachine.cli.demo import MARKER
 
     mine = tmp_path / "precious"
     mine.mkdir()
@@ -221,7 +221,7 @@ def port_is_free(port: int) -> bool:
 
 @pytest.mark.slow
 def test_demo_signs_in_and_sigterm_stops_its_server(tmp_path: Path) -> None:
-    from hitmachine.demo import MARKER, WEB_USER
+    from hitmachine.cli.demo import MARKER, WEB_USER
 
     port = free_port()
     out = tmp_path / "demo.out"
@@ -267,8 +267,8 @@ def test_demo_signs_in_and_sigterm_stops_its_server(tmp_path: Path) -> None:
 
 
 def test_demo_directory_is_deleted_only_when_the_demo_made_it(tmp_path: Path) -> None:
-    from hitmachine.demo import MARKER, fresh_directory
-    from hitmachine.domain.errors import Conflict
+    from hitmachine.cli.demo import MARKER, fresh_directory
+    from hitmachine.core.errors import Conflict
 
     made = fresh_directory(tmp_path / "made")  # new: made, and marked
     (made / "hitmachine.db").write_text("old run")

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from hitmachine.config import Settings
-from hitmachine.domain.audit import AuditRecord, Outcome, subject_entries
-from hitmachine.domain.identity import normalise_identity
-from hitmachine.instance import initialise
+from hitmachine.core.auditlog.record import AuditRecord, Outcome, subject_entries
+from hitmachine.core.identity import normalise_identity
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from hitmachine.store.schema import audit_checkpoints, audit_records
 from tests.conftest import _truncate_pg
 from tests.live_server import cli, env_for
@@ -70,8 +70,8 @@ def test_audit_commands_checkpoint_verify_export_subject(settings: Settings,
 
 WRITER = r"""
 import sys, time
-from hitmachine.config import Settings
-from hitmachine.domain.audit import AuditRecord, Outcome
+from hitmachine.settings import Settings
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from hitmachine.config import Settings
+from hitmachine.settings import Settings
 from tests.live_server import LiveServer, cli
 
 PEOPLE = [

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from hitmachine.config import Settings
-from hitmachine.domain.identity import is_valid_bsn
+from hitmachine.core.identity import is_valid_bsn
+from hitmachine.settings import Settings
 from tests.integration.test_cli_and_adapter import token, write_csv
 from tests.live_server import LiveServer, cli
 

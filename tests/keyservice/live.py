@@ -11,9 +11,9 @@ from types import TracebackType
 import httpx
 import uvicorn
 
-from hitmachine.keyservice import keyfile, tokens
-from hitmachine.keyservice.app import create_app
-from hitmachine.keyservice.settings import KeyServiceSettings
+from hitmachine_keyservice import keyfile, tokens
+from hitmachine_keyservice.app import create_app
+from hitmachine_keyservice.settings import KeyServiceSettings
 from tests.live_server import free_port
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from hitmachine.domain import oprf
-from hitmachine.domain.errors import Forbidden
-from hitmachine.keyservice import audit, keyfile, tokens
-from hitmachine.keyservice.app import create_app
-from hitmachine.keyservice.settings import KeyServiceSettings
+from hitmachine.core import oprf
+from hitmachine.core.errors import Forbidden
+from hitmachine_keyservice import audit, keyfile, tokens
+from hitmachine_keyservice.app import create_app
+from hitmachine_keyservice.settings import KeyServiceSettings
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 

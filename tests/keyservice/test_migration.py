@@ -8,8 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from hitmachine.config import Settings
-from tests.adapters.conftest import World, export_keyring, make_tokens, people, write_plain
+from hitmachine.settings import Settings
+from tests.adapter.conftest import World, export_keyring, make_tokens, people, write_plain
 from tests.keyservice.live import LiveKeyService
 from tests.live_server import LiveServer, cli
 

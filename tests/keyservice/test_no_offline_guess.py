@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select
 from sqlalchemy.pool import NullPool
 
-from hitmachine.config import Settings
-from hitmachine.domain.errors import InvalidInput
-from hitmachine.domain.identity import IdentifierKind
-from hitmachine.domain.oprf import OprfKey
-from hitmachine.domain.oprf_pseudonym import direct_pseudonym
-from hitmachine.domain.pseudonym import encode_message, hmac_sha256
-from tests.adapters.conftest import (
+from hitmachine.core.errors import InvalidInput
+from hitmachine.core.identity import IdentifierKind
+from hitmachine.core.oprf import OprfKey
+from hitmachine.core.pseudonym.base import encode_message, hmac_sha256
+from hitmachine.core.pseudonym.blind import direct_pseudonym
+from hitmachine.settings import Settings
+from tests.adapter.conftest import (
     World,
     export_keyring,
     make_tokens,

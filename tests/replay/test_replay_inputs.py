@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hitmachine.cli import app
-from hitmachine.domain.errors import InvalidInput
-from hitmachine.replay.cli import parse_adapter_tokens, parse_reference_date
+from hitmachine.cli.main import app
+from hitmachine.cli.replay import parse_adapter_tokens, parse_reference_date
+from hitmachine.core.errors import InvalidInput
 from hitmachine.replay.inputs import Problem, ReplayInputError, load_inputs
 from hitmachine.replay.model import ReplayOptions
 from tests.replay.util import HOUSEHOLD_HEADER, MANUAL_HEADER, PERSON_HEADER, write_csv

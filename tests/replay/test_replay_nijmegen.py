@@ -49,7 +49,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     out = tmp_path_factory.mktemp("nijmegen") / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HITMACHINE_")}
     result = subprocess.run(
-        [sys.executable, "-m", "hitmachine.cli", "replay",
+        [sys.executable, "-m", "hitmachine.cli.main", "replay",
          "--households", str(DATA / "households.csv"), "--extracts", str(DATA / "extracts"),
          "--reference-date", "2011-03-01", "--manual", str(DATA / "manual.csv"),
          "--out", str(out)],

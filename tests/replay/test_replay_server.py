@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from adapters.cli import run_sync
-from hitmachine.cli import app
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
+from hitmachine.cli.main import app
+from hitmachine.core.principal import Role
 from hitmachine.services import admin
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store import index
+from hitmachine_adapter.cli import run_sync
 from tests.live_server import LiveServer
 from tests.replay.util import HOUSEHOLD_HEADER, MANUAL_HEADER, PERSON_HEADER, write_csv
 

@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
+from hitmachine.core.principal import Role
 from hitmachine.services import admin
 from hitmachine.services import audit as audit_service
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import agency_sets, audit_records, entries
 from tests.helpers import entry_for, make_bsn
 from tests.live_server import LiveServer, cli

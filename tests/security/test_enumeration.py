@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
+from hitmachine.core.principal import Role
+from hitmachine.http.app import create_app
 from hitmachine.services import admin, users
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from tests.helpers import make_bsn
 
 REDIS_URL = "redis://127.0.0.1:6379"

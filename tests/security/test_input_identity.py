@@ -14,14 +14,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
-from hitmachine.domain.errors import InvalidInput, LimitExceeded
-from hitmachine.domain.principal import Principal, Role
-from hitmachine.domain.text import check_name, contains_bsn, text_problem
-from hitmachine.instance import initialise
+from hitmachine.core.errors import InvalidInput, LimitExceeded
+from hitmachine.core.principal import Principal, Role
+from hitmachine.core.text import check_name, contains_bsn, text_problem
+from hitmachine.http.app import create_app
 from hitmachine.services import admin, ratelimit, users
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from tests.conftest import Tokens, _truncate_pg
 from tests.live_server import LiveServer
 from tests.web.util import records as _records

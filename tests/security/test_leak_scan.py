@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from hitmachine.config import Settings
-from hitmachine.domain.identity import normalise_identity
+from hitmachine.core.identity import normalise_identity
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from tests.integration.test_cli_and_adapter import token, write_csv
 from tests.integration.test_no_raw_identifiers import PEOPLE, database_bytes, needles
 from tests.live_server import LiveServer, cli

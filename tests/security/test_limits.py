@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
+from hitmachine.core.principal import Role
+from hitmachine.http.app import create_app
 from hitmachine.services import admin
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import entries, syncs
 from tests.helpers import entry_for, make_bsn
 

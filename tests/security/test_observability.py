@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from hitmachine.logs import JsonFormatter
+from hitmachine.core.logs import JsonFormatter
 from hitmachine.services.context import Context
 from tests.conftest import Tokens
 from tests.helpers import entry_for, publish, query

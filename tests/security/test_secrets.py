@@ -8,11 +8,11 @@ import datetime as dt
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hitmachine.config import Settings
-from hitmachine.domain.clock import utc_now
-from hitmachine.domain.principal import Role
+from hitmachine.core.clock import utc_now
+from hitmachine.core.principal import Role
 from hitmachine.services import admin
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import tokens as token_table
 from tests.live_server import cli
 

@@ -22,18 +22,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 
-from hitmachine.config import Settings
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.audit_encoding import PRUNED_VALUES
-from hitmachine.domain.checkpoint import CheckpointSigner
-from hitmachine.domain.csv_cells import FORMULA_START, unescape_cell
-from hitmachine.domain.identity import normalise_identity
-from hitmachine.domain.merkle import CompactRange
-from hitmachine.domain.principal import Principal, Role
-from hitmachine.domain.prune_statement import PruneStatement
-from hitmachine.keystore import WatchedKeyring, checkpoint_key_path, write_secret_file
+from hitmachine.core.auditlog.checkpoint import CheckpointSigner
+from hitmachine.core.auditlog.encoding import PRUNED_VALUES
+from hitmachine.core.auditlog.merkle import CompactRange
+from hitmachine.core.auditlog.prune_statement import PruneStatement
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.csv_cells import FORMULA_START, unescape_cell
+from hitmachine.core.identity import normalise_identity
+from hitmachine.core.keystore import WatchedKeyring, checkpoint_key_path, write_secret_file
+from hitmachine.core.principal import Principal, Role
 from hitmachine.services import audit as service
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store import audit_log
 from hitmachine.store.audit_log import AuditFilter
 from hitmachine.store.schema import audit_checkpoints, audit_records, audit_tree
@@ -215,7 +215,7 @@ def test_verify_names_a_deleted_record_even_when_the_gap_is_closed(log: Context)
 
 
 def _forged_row(seq: int, record_id: int) -> dict[str, Any]:
-    from hitmachine.domain.audit_encoding import record_leaf_hash
+    from hitmachine.core.auditlog.encoding import record_leaf_hash
 
     row = AuditRecord(event="query.household", actor="ghost", role="coordinator",
                       organisation="veiligheidshuis", request_id="forged",
@@ -262,7 +262,7 @@ def test_verify_catches_a_consistent_rewrite_by_the_stored_checkpoints(log: Cont
 
 def _rewrite_from(ctx: Context, start: int, *, drop_checkpoints_above: int | None,
                   truncate: bool = False) -> None:
-    from hitmachine.domain.audit_encoding import record_leaf_hash
+    from hitmachine.core.auditlog.encoding import record_leaf_hash
 
     c = audit_records.c
     with ctx.db.write() as conn:
@@ -399,7 +399,7 @@ def test_csv_export_cells_never_start_a_formula_and_still_recompute(ctx: Context
 # --- a data subject's records -----------------------------------------------------------
 
 def test_subject_lookup_finds_the_person_under_every_key_version(ctx: Context) -> None:
-    from hitmachine.domain.audit import subject_entries
+    from hitmachine.core.auditlog.record import subject_entries
     from hitmachine.services import admin
 
     anna = normalise_identity(bsn="111222333")

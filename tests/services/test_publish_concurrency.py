@@ -26,9 +26,9 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 
-from hitmachine.config import Settings
-from hitmachine.domain.clock import utc_now_iso
+from hitmachine.core.clock import utc_now_iso
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store import index
 from hitmachine.store.schema import agency_sets, entries, syncs
 from tests.conftest import Tokens

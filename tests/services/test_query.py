@@ -133,14 +133,14 @@ def test_query_audit_record(client: TestClient, ctx: Context, tokens: Tokens) ->
     subjects = json.loads(rec.subjects)
     assert [s["agencies"] for s in subjects] == [["om"], []]
     ps = ctx.pseudonymiser.pseudonymise(
-        [__import__("hitmachine.domain.identity", fromlist=["x"]).normalise_identity(bsn="111222333")],
+        [__import__("hitmachine.core.identity", fromlist=["x"]).normalise_identity(bsn="111222333")],
         ctx.pseudonymiser.primary_version)[0]
     assert ps.bsn is not None
     assert subjects[0]["bsn"] == ps.bsn.hex() and subjects[0]["key_version"] == 1
 
 
 def test_rotation_keeps_everyone_findable(client: TestClient, ctx: Context, tokens: Tokens) -> None:
-    from hitmachine.domain.errors import Conflict
+    from hitmachine.core.errors import Conflict
 
     publish(client, tokens["adapter:om"], "om", [PIET], ctx)
     admin.rotate_key(ctx, admin.CONSOLE, "t")
@@ -225,7 +225,7 @@ def test_an_agency_without_the_birth_date_pseudonym_is_not_disclosed_by_age(
         client: TestClient, ctx: Context, tokens: Tokens) -> None:
     """A version 1 adapter (65-byte records) sends no birth date: an age-bounded agency's BSN
     hit from it cannot be checked, so it is not disclosed; an unbounded agency's still is."""
-    from hitmachine.domain import wire
+    from hitmachine.core import wire
     from tests.helpers import entry_for
 
     child = {"bsn": "123456782", "date_of_birth": CHILD_BIRTH}

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hitmachine.config import Settings
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.errors import Unavailable
-from hitmachine.instance import initialise
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
+from hitmachine.core.errors import Unavailable
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from hitmachine.store.audit_log import AuditWriter, Item
 from hitmachine.store.schema import audit_records
 from tests.conftest import _truncate_pg

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from hitmachine.domain.audit import AuditRecord, Outcome
-from hitmachine.domain.audit_encoding import LEAF_FIELDS, is_cleared, record_leaf_hash
-from hitmachine.domain.merkle import leaf_hash, root
+from hitmachine.core.auditlog.encoding import LEAF_FIELDS, is_cleared, record_leaf_hash
+from hitmachine.core.auditlog.merkle import leaf_hash, root
+from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, audit_tree
 from hitmachine.store.schema import audit_records

@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select, update
 
-from hitmachine.domain.errors import Conflict, LimitExceeded
+from hitmachine.core.errors import Conflict, LimitExceeded
 from hitmachine.services.context import Context
 from hitmachine.store import index
 from hitmachine.store.schema import entries, syncs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hitmachine.config import Settings
+from hitmachine.settings import Settings
 from hitmachine.store import migrate
 from hitmachine.store.database import make_null_pool_engine
 from hitmachine.store.schema import metadata

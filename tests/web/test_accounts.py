@@ -9,9 +9,9 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from hitmachine.domain.clock import iso_utc, utc_now
-from hitmachine.domain.errors import Conflict, InvalidInput, NotFound
-from hitmachine.domain.principal import Role
+from hitmachine.core.clock import iso_utc, utc_now
+from hitmachine.core.errors import Conflict, InvalidInput, NotFound
+from hitmachine.core.principal import Role
 from hitmachine.services import admin, users
 from hitmachine.services.context import Context
 from hitmachine.store import users as store

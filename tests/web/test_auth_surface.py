@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hitmachine.api.app import create_app
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
+from hitmachine.core.principal import Role
+from hitmachine.http.app import create_app
+from hitmachine.http.web.middleware import CSP, SECURITY_HEADERS
 from hitmachine.services import admin, denials, users
 from hitmachine.services.context import Context
+from hitmachine.settings import Settings
 from hitmachine.store.schema import web_sessions
-from hitmachine.web.middleware import CSP, SECURITY_HEADERS
 from tests.conftest import Tokens
 from tests.helpers import publish
 from tests.web.util import ACCOUNTS, PASSWORD, csrf, make_accounts, records, sign_in
@@ -59,7 +59,7 @@ def test_a_token_name_that_looks_like_an_event_handler_does_not_break_statistics
 
 
 def test_the_svg_check_still_refuses_active_content() -> None:
-    from hitmachine.web.charts import check_inert
+    from hitmachine.http.web.charts import check_inert
 
     safe = '<svg xmlns="http://www.w3.org/2000/svg"><text>Team onderzoek=noord</text></svg>'
     check_inert(safe)
@@ -98,8 +98,8 @@ def test_administrative_reads_are_audited(web: TestClient, ctx: Context, tokens:
 # --- finding 12: SQLite files are the service user's alone --------------------------------
 
 def test_sqlite_files_are_created_0600_and_an_exposed_one_is_refused(tmp_path: Path) -> None:
-    from hitmachine.domain.errors import Forbidden
-    from hitmachine.instance import initialise
+    from hitmachine.core.errors import Forbidden
+    from hitmachine.services.instance import initialise
     from hitmachine.store.database import Database
 
     previous = os.umask(0o022)  # the usual umask, under which SQLite made 0644 files

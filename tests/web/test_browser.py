@@ -26,11 +26,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hitmachine.config import Settings
-from hitmachine.domain.principal import Role
-from hitmachine.instance import initialise
+from hitmachine.core.principal import Role
 from hitmachine.services import admin
 from hitmachine.services.context import Context
+from hitmachine.services.instance import initialise
+from hitmachine.settings import Settings
 from hitmachine.store.schema import audit_records
 from tests.helpers import publish
 from tests.live_server import LiveServer, cli

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from hitmachine.api.app import create_app
-from hitmachine.domain.clock import iso_utc, utc_now
+from hitmachine.core.clock import iso_utc, utc_now
+from hitmachine.http.app import create_app
+from hitmachine.http.web.middleware import CSP
+from hitmachine.http.web.sessions import COOKIE, SIGN_IN_COOKIE
 from hitmachine.services.context import Context
 from hitmachine.store.schema import web_sessions
 from hitmachine.store.users import hash_session_id
-from hitmachine.web.middleware import CSP
-from hitmachine.web.sessions import COOKIE, SIGN_IN_COOKIE
 from tests.conftest import Tokens
 from tests.helpers import publish
 from tests.web.util import ACCOUNTS, PASSWORD, csrf, make_accounts, records, sign_in, token_of
@@ -336,8 +336,8 @@ def test_audit_log_page_filters_pages_and_is_audited(web: TestClient, ctx: Conte
 
 
 def test_audit_log_paging_walks_every_record_once(web: TestClient, ctx: Context) -> None:
+    from hitmachine.http.web import auditview
     from hitmachine.store.audit_log import AuditFilter
-    from hitmachine.web import auditview
 
     sign_in(web, "coordinator")
     for n in range(7):

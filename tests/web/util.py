@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hitmachine.domain.principal import Role
+from hitmachine.core.principal import Role
 from hitmachine.services import admin, users
 from hitmachine.services.context import Context
 from hitmachine.store.schema import audit_records

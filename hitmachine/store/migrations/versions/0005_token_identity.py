@@ -7,7 +7,7 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-from hitmachine.domain.text import name_key
+from hitmachine.core.text import name_key
 
 revision = "0005"
 down_revision = "0004"

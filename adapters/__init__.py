@@ -1,6 +1,0 @@
-"""The Hitmachine adapter: runs at a partner agency, publishes pseudonyms only.
-
-source → normalise (``hitmachine.domain.identity``, the very code the query path uses) →
-pseudonymise locally → numbered batches → HTTPS to the Veiligheidshuis. It imports the
-domain, never the server's store or API.
-"""

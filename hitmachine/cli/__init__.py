@@ -1,0 +1,1 @@
+"""The ``hitmachine`` command: one Typer app (main.py) and its sub-commands."""

@@ -1,0 +1,1 @@
+"""The audit log's pure parts: records, their leaf encoding, the Merkle tree, checkpoints."""

@@ -1,0 +1,1 @@
+"""Keyed pseudonyms: the shared types and HMAC (base), blind OPRF (blind), the choice (factory)."""

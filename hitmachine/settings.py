@@ -1,0 +1,253 @@
+"""All configuration, in one pydantic-settings object read from ``HITMACHINE_*`` variables.
+
+Nothing reads the environment anywhere else: each process builds one ``Settings`` at its
+entry point (the CLI, or the app factory under ``uvicorn --factory``) and passes it down,
+so a test can run the same app on SQLite and PostgreSQL. Every value that can be wrong is
+checked here, when the object is built: a mistyped rate limit or time zone ends start-up
+naming its variable, instead of starting a server that answers 500 to every request.
+Messages never repeat the value (a URL may hold a password).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hitmachine.core.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
+from hitmachine.core.errors import settings_problem
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HITMACHINE_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    database_url: str = "sqlite:///hitmachine.db"
+    keys_dir: Path = Path("keys")
+    # The name the service signs audit checkpoints with (C2SP tlog origin line).
+    origin: str = "hitmachine.veiligheidshuis.local/audit"
+    agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
+    purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
+    timezone: str = "Europe/Amsterdam"
+
+    # Resource limits: each answered with 413/422/429, never a crash or a hang.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_members: int = Field(default=20, ge=1)
+    max_batch_entries: int = Field(default=10_000, ge=1)
+    max_delta_entries: int = Field(default=10_000, ge=1)
+    max_open_syncs_per_agency: int = Field(default=2, ge=1)
+    sync_ttl_seconds: int = Field(default=3600, ge=1)
+
+    # Enumeration defence (hitmachine/services/ratelimit.py, docs/security.md). The store is
+    # shared by all workers when it is Redis ("redis://127.0.0.1:6379"); None: in memory,
+    # per process. Limits in the `limits` notation ("600/minute"); the budget and alert
+    # threshold count household members asked about per actor per local day.
+    rate_limits: bool = True
+    rate_limit_storage: str | None = None
+    rate_limit_per_token: str = "1200/minute"
+    rate_limit_per_user: str = "600/minute"
+    query_budget_per_day: int = Field(default=5000, ge=1)
+    query_alert_per_day: int = Field(default=1000, ge=1)
+    # Anonymous callers (issue 13, findings 6 and 7), counted per client address in the same
+    # store, before any password is hashed or anything is written: sign-in attempts per
+    # address and in all; API requests without a valid token per address. Their refusals
+    # are audited once per address and window, the rest counted into one summary record.
+    sign_in_limit_per_address: str = "10/minute"
+    sign_in_limit_total: str = "60/minute"
+    anonymous_limit_per_address: str = "60/minute"
+    denial_summary_seconds: int = Field(default=60, ge=1, le=3600)
+    # A token created without an expiry (API or CLI) expires after this many days.
+    token_lifetime_days: int = Field(default=365, ge=1)
+
+    db_pool_size: int = Field(default=8, ge=1)
+    # Serve /bench/parse, the bare endpoint benchmarks/query.py measures the stack with.
+    bench_endpoint: bool = False
+    log_level: str = "INFO"
+    metrics_endpoint: bool = True  # GET /metrics (Prometheus; counts only)
+    # Swagger UI at /docs, from the app's own copy (the "docs" extra), with the web pages'
+    # security headers; off by default: a token is pasted there (hitmachine/http/api/docs.py).
+    api_docs: bool = False
+
+    # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
+    # a checkpoint is signed while records arrive, and after how many days `hitmachine
+    # audit prune` clears record contents (their leaf hashes stay). The floor is the legal
+    # retention: no prune statement may allow less, and `audit verify` rejects one that did.
+    audit_integrate: bool = True
+    audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
+    audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
+    retention_floor_days: int = Field(default=730, ge=1)
+    retention_days: int = Field(default=730, ge=1)
+
+    # The web pages (hitmachine.http.web): sessions, sign-in and lock-out.
+    web_idle_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    web_session_max_hours: int = Field(default=10, ge=1, le=7 * 24)
+    web_lockout_attempts: int = Field(default=5, ge=1, le=100)
+    web_lockout_minutes: int = Field(default=30, ge=1)
+    web_password_min_length: int = Field(default=12, ge=8, le=256)
+    # None: the session cookie is Secure when the request came over HTTPS; true behind a
+    # TLS-terminating proxy (the server does not trust forwarded headers).
+    web_cookie_secure: bool | None = None
+
+    # Pseudonymisation scheme (docs/privacy.md): "hmac" (keyed hash; the key is exported
+    # to adapters) or "oprf" (blind pseudonyms; the key stays in the key service). `init`
+    # starts a keyring of this scheme; `serve` refuses a keyring whose primary version is
+    # of another; `hitmachine keys migrate` moves an hmac deployment to oprf. The query path
+    # is a client of the key service like any adapter: its URL and our token (a 0600 file).
+    pseudonym_scheme: Literal["hmac", "oprf"] = "hmac"
+    keyservice_url: str | None = None
+    keyservice_token_file: Path | None = None
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_above_floor(cls, value: int, info: ValidationInfo) -> int:
+        # A field validator (the floor is declared first), so the error names this setting.
+        floor = info.data.get("retention_floor_days")
+        if floor is not None and value < floor:
+            raise ValueError(f"{value} days is below the legal retention floor "
+                             f"HITMACHINE_RETENTION_FLOOR_DAYS ({floor})")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Refused here, not at the first connection: the error then names the setting, and
+        # never echoes the URL (it may hold a password).
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+        try:
+            backend = make_url(value).get_backend_name()
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a database URL; {expected}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"names an unsupported database ({backend}); {expected}")
+        return value
+
+    @field_validator("rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
+                     "sign_in_limit_total", "anonymous_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # The parser the limiter uses (hitmachine/services/ratelimit.py), so what passes
+        # here is what the limiter counts with.
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("is not a rate limit; expected COUNT/UNIT such as 1200/minute "
+                             "(units: second, minute, hour, day, month, year)") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, value: str | None) -> str | None:
+        from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
+
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SCHEMES or scheme.startswith("async+"):
+            raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
+                             "(or another store of the limits library, or unset: in memory)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone; expected an IANA name such as "
+                             "Europe/Amsterdam") from None
+        return value
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # The first line of every signed checkpoint (C2SP tlog-checkpoint): refused here,
+        # not when the integrator signs its first checkpoint.
+        if not value.strip() or any(not c.isprintable() for c in value):
+            raise ValueError("must be one non-empty line of printable text, such as "
+                             "hitmachine.veiligheidshuis.local/audit")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in _LOG_LEVELS:
+            raise ValueError(f"is not a log level; expected one of "
+                             f"{', '.join(level.upper() for level in _LOG_LEVELS)}")
+        return value
+
+    @field_validator("keyservice_url")
+    @classmethod
+    def _keyservice_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not a key service URL; expected https://HOST[:PORT]")
+        return value
+
+    @field_validator("keys_dir")
+    @classmethod
+    def _keys_dir(cls, value: Path) -> Path:
+        # Made by `hitmachine init`, so it need not exist yet; a file in its place is wrong.
+        if value.exists() and not value.is_dir():
+            raise ValueError("is a file, not a directory")
+        return value
+
+    @field_validator("keyservice_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError("is a directory, not a token file")
+        return value
+
+    @field_validator("agencies", "purposes")
+    @classmethod
+    def _unique_codes(cls, value: tuple[Agency, ...] | tuple[Purpose, ...],
+                      info: ValidationInfo) -> tuple[Agency, ...] | tuple[Purpose, ...]:
+        # Answers, tokens and audit records name agencies and purposes by code: a code
+        # configured twice would make one of them unreachable.
+        what = "agency" if info.field_name == "agencies" else "purpose"
+        if not value:
+            raise ValueError(f"must configure at least one {what}")
+        codes = [item.code for item in value]
+        twice = sorted({code for code in codes if codes.count(code) > 1})
+        if twice:
+            raise ValueError(f"configures the {what} code {', '.join(twice)} more than once")
+        return value
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keys_dir / "keyring.json"
+
+    def agency_map(self) -> dict[str, Agency]:
+        return {a.code: a for a in self.agencies}
+
+    def purpose_map(self) -> dict[str, Purpose]:
+        return {p.code: p for p in self.purposes}
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, the one way a process builds them; a bad value
+    raises ``InvalidInput`` naming its variable (not pydantic's error, which quotes it)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_problem(exc, "HITMACHINE_") from None
+
+
+__all__ = ["Settings", "load_settings"]
