@@ -1,18 +1,20 @@
 """Appending audit records, alone or inside the transaction of the change they record.
 
 Query answers change no state, so their records go through the ``AuditWriter``: requests
-hand it their record and wait; whatever has queued up meanwhile is committed in a single
+hand it their record and wait; one thread commits whatever has queued up in a single
 durable transaction (group commit). Sixteen concurrent queries then cost one fsync rather
-than sixteen, and still no answer leaves before its record is on disk. The waiting request
-is a thread of the server's pool, never the event loop: on SQLite a commit waits for
-every other writer of the database, in this process or another.
+than sixteen, and still no answer leaves before its record is on disk. The waiting is
+never blocking on the event loop: a thread waits on a future (``append``), a coroutine
+awaits one that the writer resolves through the loop (``append_async``). On SQLite a
+commit waits for every other writer of the database, in this process or another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -35,8 +37,9 @@ WAIT_SECONDS = 30.0
 # executemany on the driver.
 _INSERT = insert(audit_records)
 
-# A record and the future that tells its request how the commit went.
-Item = tuple[AuditRecord, Future[None]]
+# A thread's future, or a coroutine's future with the loop it belongs to.
+Waiter = Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+Item = tuple[AuditRecord, Waiter]
 
 
 def append(conn: Connection, records: Sequence[AuditRecord]) -> None:
@@ -47,59 +50,85 @@ def append(conn: Connection, records: Sequence[AuditRecord]) -> None:
 
 class AuditWriter:
     """Durable group commit of audit records for requests that change nothing else: the
-    one group-commit engine of the process.
-
-    It has no thread of its own (leader and followers): the request that finds no commit
-    under way commits every record queued so far, its own included, on the writer's
-    connection; requests arriving meanwhile queue theirs and wait, and when the commit
-    ends one of them leads the next group. A lone request thus commits its own record
-    without any hand-over: a writer thread cost two thread wake-ups per query (the
-    writer's and the request's), ~0.2 ms of CPU per query on two shared cores."""
+    one group-commit engine of the process, on its own thread and its own connection."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cond = threading.Condition(threading.Lock())
-        self._queued: list[Item] = []
-        self._leading = False
-        self._conn: Connection | None = None  # used by one leader at a time, kept between groups
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None  # the writer thread's own, kept between groups
+
+    def submit(self, record: AuditRecord) -> Future[None]:
+        """Queue ``record``; the future completes when it is committed (or fails)."""
+        self._ensure_started()
+        done: Future[None] = Future()
+        self._queue.put((record, done))
+        return done
 
     def append(self, record: AuditRecord) -> None:
         """Block until ``record`` is committed; raise ``Unavailable`` if it cannot be.
-        For threads only, never the event loop."""
-        done: Future[None] = Future()
-        deadline = time.monotonic() + WAIT_SECONDS
-        with self._cond:
-            self._queued.append((record, done))
-            while not done.done():
-                if not self._leading:
-                    self._lead()
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._cond.wait(remaining):
-                    if not done.done():
-                        raise _failure()
-        failure = done.exception()
-        if failure is not None:
-            raise failure
+        For threads only: on the event loop, ``await append_async``."""
+        try:
+            self.submit(record).result(timeout=WAIT_SECONDS)
+        except Unavailable:
+            raise
+        except Exception:
+            raise _failure() from None
+
+    async def append_async(self, record: AuditRecord) -> None:
+        """``append`` for a coroutine: the loop goes on serving while the writer commits.
+
+        The writer wakes each loop once per group, however many of its records the group
+        held, where a thread waiting in ``append`` costs a wake-up of its own per record
+        and holds a pool thread through the commit."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._ensure_started()
+        self._queue.put((record, (loop, done)))
+        try:
+            async with asyncio.timeout(WAIT_SECONDS):
+                await done
+        except Unavailable:
+            raise
+        except TimeoutError:
+            raise _failure() from None
 
     def close(self) -> None:
-        with self._cond:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join(timeout=WAIT_SECONDS)
+                self._thread = None
             self._discard()
 
-    def _lead(self) -> None:
-        """Commit the queued records; called, and returning, with the lock held."""
-        self._leading = True
-        group, self._queued = self._queued[:MAX_GROUP], self._queued[MAX_GROUP:]
-        self._cond.release()
-        try:
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="audit-writer",
+                                                    daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            while len(group) < MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
             self._commit(group)
-        finally:
-            self._cond.acquire()
-            self._leading = False
-            for _, done in group:  # only if the commit itself was interrupted
-                if not done.done():
-                    done.set_exception(_failure())
-            self._cond.notify_all()
+            if stop:
+                return
 
     def _commit(self, group: Sequence[Item]) -> None:
         """Commit one group and tell each waiter how its record fared."""
@@ -156,7 +185,27 @@ class AuditWriter:
 
 
 def _settle(group: Sequence[Item], outcomes: Sequence[Unavailable | None]) -> None:
-    for (_, done), outcome in zip(group, outcomes, strict=True):
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None],
+                                                        Unavailable | None]]] = {}
+    for (_, waiter), outcome in zip(group, outcomes, strict=True):
+        if isinstance(waiter, Future):
+            if outcome is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(outcome)
+        else:
+            by_loop.setdefault(waiter[0], []).append((waiter[1], outcome))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, pairs)
+        except RuntimeError:  # that loop has closed: nobody waits any more
+            pass
+
+
+def _settle_on_loop(pairs: list[tuple[asyncio.Future[None], Unavailable | None]]) -> None:
+    for done, outcome in pairs:
+        if done.done():  # its request was cancelled meanwhile
+            continue
         if outcome is None:
             done.set_result(None)
         else:

@@ -1,10 +1,10 @@
 """Issue 13, finding 4: one audit record the database refuses must fail only its own
-request, never the others committed in the same group; issue 15: the group commit has no
-thread of its own, the first waiting request leads it."""
+request, never the others committed in the same group; issue 15: coroutines awaiting
+their record (``append_async``) are settled the same way."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -17,7 +17,7 @@ from hitmachine.core.errors import Unavailable
 from hitmachine.services.context import Context
 from hitmachine.services.instance import initialise
 from hitmachine.settings import Settings
-from hitmachine.store.audit_log import AuditWriter
+from hitmachine.store.audit_log import AuditWriter, Item
 from hitmachine.store.schema import audit_records
 from tests.conftest import _truncate_pg
 
@@ -117,31 +117,37 @@ def test_postgresql_nul_in_a_group_fails_only_its_own_record(pg_ctx: Context) ->
         assert conn.execute(select(func.count()).select_from(audit_records)).scalar_one() == 3
 
 
-def test_concurrent_appends_are_committed_in_groups(ctx: Context) -> None:
-    """Threads appending at once: one leads a commit, the others' records go in the next
-    group together; every record is committed once, and each thread returns after its own."""
+def test_coroutines_in_one_group_each_learn_their_own_outcome(ctx: Context) -> None:
+    """``append_async``'s waiters: the writer settles them through their loop, each with
+    its own record's outcome."""
     writer = RefusingWriter(ctx)
-    start = threading.Barrier(40)
 
-    def one(i: int) -> None:
-        start.wait()
-        writer.append(_record(f"r{i:02d}"))
+    async def run() -> list[BaseException | None]:
+        loop = asyncio.get_running_loop()
+        group: list[Item] = [(_record(ref), (loop, loop.create_future()))
+                             for ref in ("good-1", "bad", "good-2")]
+        await asyncio.to_thread(writer._commit, group)  # as the writer thread does
+        waiters = [waiter[1] for _, waiter in group if not isinstance(waiter, Future)]
+        return await asyncio.gather(*waiters, return_exceptions=True)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    writer.close()
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2"]
+
+
+def test_records_awaited_on_the_loop_are_committed_in_groups(ctx: Context) -> None:
+    writer = RefusingWriter(ctx)
+
+    async def run() -> None:
+        await asyncio.gather(*(writer.append_async(_record(f"r{i:02d}")) for i in range(40)))
+
+    try:
+        asyncio.run(run())
+    finally:
+        writer.close()
     assert _stored(ctx) == [f"r{i:02d}" for i in range(40)]
     assert sum(writer.groups) == 40 and len(writer.groups) < 40  # grouped, not one by one
-
-
-def test_a_bad_record_fails_its_own_append_only(ctx: Context) -> None:
-    writer = RefusingWriter(ctx)
-    writer.append(_record("good-1"))
-    with pytest.raises(Unavailable):
-        writer.append(_record("bad"))
-    writer.append(_record("good-2"))
-    writer.close()
-    assert _stored(ctx) == ["good-1", "good-2"]
