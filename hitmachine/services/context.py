@@ -36,7 +36,8 @@ class Context:
                       keys: Callable[[], Pseudonymiser] | None = None) -> "Context":
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         if keys is None:
-            keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings)).current
+            keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings),
+                                  interval=settings.keyring_check_seconds).current
         return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db),
                    agencies=settings.agency_map(), purposes=settings.purpose_map())
 
