@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
+
 from hitmachine.core.agencies import Agency, Purpose
 from hitmachine.core.auditlog.record import AuditRecord, Outcome, subject_entries
 from hitmachine.core.clock import local_today
@@ -80,12 +82,30 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
 
     Blocking throughout (rate-limit store, index read, audit commit): call it from a
     thread, never from the event loop."""
-    _check_research(ctx, principal, query)
-    ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
-    answer, record = evaluate(ctx, principal, query, request_id)
+    answer, record = _answer_unrecorded(ctx, principal, query, request_id)
     ctx.audit.append(record)
     _count(answer)
     return answer
+
+
+async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
+                          request_id: str) -> HouseholdAnswer:
+    """``household`` for the event loop, blocking nothing: the rate-limit store, the key
+    service and the index read run in a worker thread, and the loop awaits the audit
+    commit (the writer resolves every record of a group with one wake-up of the loop)
+    instead of a pool thread waiting through it."""
+    answer, record = await anyio.to_thread.run_sync(_answer_unrecorded, ctx, principal,
+                                                    query, request_id)
+    await ctx.audit.append_async(record)
+    _count(answer)
+    return answer
+
+
+def _answer_unrecorded(ctx: Context, principal: Principal, query: HouseholdQuery,
+                       request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
+    _check_research(ctx, principal, query)
+    ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
+    return evaluate(ctx, principal, query, request_id)
 
 
 def record_refused(ctx: Context, principal: Principal, request_id: str,
@@ -169,7 +189,7 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
 def evaluate(ctx: Context, principal: Principal, query: HouseholdQuery,
              request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
     """The answer and its audit record. The answer must not leave before the record is
-    committed: callers use ``household``, never this alone."""
+    committed: callers use ``household`` or ``household_async``, never this alone."""
     prepared = prepare(ctx, query)
     return decide(ctx, principal, query, prepared, _lookup(ctx, prepared.per_version),
                   request_id)
@@ -292,7 +312,7 @@ def _raw_member_errors(member: object, at: str, flagged: set[str]) -> list[Field
 def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
     bsns = [p.bsn for sets in per_version.values() for p in sets if p.bsn is not None]
     names = [p.name for sets in per_version.values() for p in sets if p.name is not None]
-    with ctx.db.read() as conn:
+    with ctx.db.read_one() as conn:
         return index.lookup(conn, bsns, names)
 
 
@@ -313,4 +333,4 @@ def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]
 
 
 __all__ = ["AgencyHit", "HouseholdAnswer", "HouseholdQuery", "MemberAnswer", "MemberInput",
-           "evaluate", "household", "normalise_members", "record_refused"]
+           "evaluate", "household", "household_async", "normalise_members", "record_refused"]
