@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # None: the session cookie is Secure when the request came over HTTPS; true behind a
     # TLS-terminating proxy (the server does not trust forwarded headers).
     web_cookie_secure: bool | None = None
+    # The roles whose local accounts must sign in with a second factor (TOTP, RFC 6238;
+    # docs/security.md), as JSON: '["coordinator", "privacy-officer", "admin"]' adds the
+    # coordinators. An account that has a factor is always asked for it, listed or not.
+    web_second_factor_roles: tuple[str, ...] = ("privacy-officer", "admin")
 
     # Pseudonymisation scheme (docs/privacy.md): "hmac" (keyed hash; the key is exported
     # to adapters) or "oprf" (blind pseudonyms; the key stays in the key service). `init`
@@ -242,6 +246,16 @@ class Settings(BaseSettings):
                              f"{', '.join(level.upper() for level in _LOG_LEVELS)}")
         return value
 
+    @field_validator("web_second_factor_roles")
+    @classmethod
+    def _second_factor_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A misspelt role would silently leave its accounts without a second factor.
+        known = ("coordinator", "privacy-officer", "admin")
+        if any(role not in known for role in value):
+            raise ValueError("names a role that has no web account; expected a JSON list "
+                             f"of {', '.join(known)}")
+        return tuple(dict.fromkeys(value))
+
     @field_validator("keyservice_url")
     @classmethod
     def _keyservice_url(cls, value: str | None) -> str | None:
@@ -363,6 +377,11 @@ class Settings(BaseSettings):
     @property
     def keyring_path(self) -> Path:
         return self.keys_dir / "keyring.json"
+
+    @property
+    def factor_key_path(self) -> Path:
+        """The AES-256-GCM key that seals the accounts' TOTP secrets in the database."""
+        return self.keys_dir / "factor.key"
 
     def agency_map(self) -> dict[str, Agency]:
         return {a.code: a for a in self.agencies}

@@ -66,6 +66,8 @@ BAD: list[tuple[str, Any]] = [
     ("web_idle_timeout_minutes", 0),
     ("web_session_max_hours", 0),
     ("web_lockout_minutes", 0),
+    ("web_second_factor_roles", ["admin", "researcher"]),
+    ("web_second_factor_roles", ["Admin"]),
     ("retention_days", 30),
     ("max_members", 0),
     ("signal_expiry_days", 0),

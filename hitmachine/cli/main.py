@@ -79,11 +79,12 @@ def serve(
 
     settings = _settings()
     try:
-        from hitmachine.core.keystore import check_keys_dir, load_keyring
+        from hitmachine.core.keystore import check_keys_dir, load_factor_key, load_keyring
         from hitmachine.store.database import prepare_sqlite_file
 
         keyring = load_keyring(settings.keyring_path)  # refuse missing or exposed keys
         check_keys_dir(settings.keys_dir)
+        load_factor_key(settings.factor_key_path)  # the second factors' key, made by init
         check_instance(settings)  # refuse a database without the current schema
         prepare_sqlite_file(settings.database_url)  # and an exposed SQLite database
         if workers > 1 and settings.rate_limits and not settings.rate_limit_storage:

@@ -19,7 +19,7 @@ from hitmachine.cli.support import context as _context
 from hitmachine.cli.support import err
 from hitmachine.cli.support import request_id as _rid
 
-user_app = typer.Typer(help="Web accounts: create, list, unlock, set a password, disable.",
+user_app = typer.Typer(help="Web accounts: create, list, unlock, password, second factor.",
                        no_args_is_help=True, rich_markup_mode=None)  # see hitmachine/cli/main.py
 
 
@@ -63,16 +63,21 @@ def user_create(
 def user_list() -> None:
     """List accounts and their state (never password hashes)."""
     from hitmachine.core.clock import utc_now_iso
-    from hitmachine.services import admin, users
+    from hitmachine.services import admin, factor, users
 
     ctx = _context()
     try:
         now = utc_now_iso()
-        typer.echo("id\trole\tstate\tlast sign-in\tname")
-        for u in users.list_users(ctx, admin.CONSOLE, _rid()):
+        typer.echo("id\trole\tstate\tsecond factor\tlast sign-in\tname")
+        listed = users.list_users(ctx, admin.CONSOLE, _rid())
+        with_factor = factor.enrolled(ctx)
+        for u in listed:
             state = ("disabled" if u.disabled else f"locked until {u.locked_until}"
                      if u.locked(now) else "active")
-            typer.echo(f"{u.id}\t{u.role.value}\t{state}\t"
+            second = ("totp" if u.id in with_factor else "at the identity provider"
+                      if u.password_hash is None else "none, enrols at next sign-in"
+                      if factor.required(ctx.settings, u) else "none")
+            typer.echo(f"{u.id}\t{u.role.value}\t{state}\t{second}\t"
                        f"{u.last_signin_at or 'never signed in'}\t{u.name}")
     finally:
         ctx.close()
@@ -97,6 +102,20 @@ def user_passwd(name: Annotated[str, typer.Option(help="the account")]) -> None:
     user = _call(lambda ctx: users.set_password(ctx, admin.CONSOLE, name, password, _rid()),
                  opened)
     typer.echo(f"new password set for {user.name}; their sessions have ended")
+
+
+@user_app.command("reset-factor", short_help="Remove the second factor; ends the sessions.")
+def user_reset_factor(name: Annotated[str, typer.Argument(help="the account")]) -> None:
+    """Remove an account's second factor and recovery codes (a lost phone) and end its
+    sessions: at the next sign-in, after the password, the account enrols a new factor."""
+    from hitmachine.services import admin, factor
+
+    user, had = _call(lambda ctx: factor.reset(ctx, admin.CONSOLE, name, _rid()))
+    if had:
+        typer.echo(f"second factor of {user.name} removed; their sessions have ended; they "
+                   "enrol a new one at their next sign-in")
+    else:
+        typer.echo(f"{user.name} had no second factor; their sessions have ended")
 
 
 @user_app.command("disable", short_help="Disable an account; ends its sessions.")

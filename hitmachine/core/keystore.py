@@ -6,6 +6,9 @@ copies the database alone learns pseudonyms, not the means to test a guessed BSN
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import stat
 import time
 from collections.abc import Callable
@@ -78,8 +81,27 @@ def load_checkpoint_signer(path: Path) -> CheckpointSigner:
     return CheckpointSigner.from_private_key_string(read_secret_file(path).strip())
 
 
-__all__ = ["check_keys_dir", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
-           "load_checkpoint_signer", "load_keyring", "save_keyring", "WatchedKeyring"]
+def create_factor_key(path: Path) -> None:
+    """A new AES-256-GCM key (base64, one line) for the accounts' TOTP secrets."""
+    if path.exists():
+        raise Conflict(f"{path} already exists")
+    write_secret_file(path, base64.b64encode(os.urandom(32)).decode("ascii") + "\n")
+
+
+def load_factor_key(path: Path) -> bytes:
+    """The TOTP secrets' key; refused when missing, exposed, or not 32 bytes."""
+    try:
+        key = base64.b64decode(read_secret_file(path).strip(), validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != 32:
+        raise Conflict(f"{path} is not a 32-byte key in base64")
+    return key
+
+
+__all__ = ["check_keys_dir", "checkpoint_key_path", "create_checkpoint_key", "create_factor_key",
+           "create_keyring", "load_checkpoint_signer", "load_factor_key", "load_keyring",
+           "save_keyring", "WatchedKeyring"]
 
 
 class WatchedKeyring(Watched["Pseudonymiser"]):

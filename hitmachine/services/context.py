@@ -14,7 +14,6 @@ from hitmachine.services.principal_cache import PrincipalCache
 from hitmachine.settings import Settings
 from hitmachine.store.audit_log import AuditWriter
 from hitmachine.store.database import Database
-from hitmachine.store.hot_path import HotPath
 
 
 @dataclass
@@ -26,7 +25,6 @@ class Context:
     agencies: dict[str, Agency] = field(default_factory=dict)
     purposes: dict[str, Purpose] = field(default_factory=dict)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
-    hot: HotPath | None = None
     guard: Any = None  # hitmachine.services.ratelimit.Guard, made on first use
 
     @property
@@ -40,14 +38,11 @@ class Context:
         if keys is None:
             keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings),
                                   interval=settings.keyring_check_seconds).current
-        hot = HotPath(db)
-        return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db, hot),
-                   agencies=settings.agency_map(), purposes=settings.purpose_map(), hot=hot)
+        return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db),
+                   agencies=settings.agency_map(), purposes=settings.purpose_map())
 
     def close(self) -> None:
         self.audit.close()
-        if self.hot is not None:
-            self.hot.close()
         self.db.dispose()
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hitmachine.core.keystore import checkpoint_key_path, create_checkpoint_key, create_keyring
+from hitmachine.core.keystore import (
+    checkpoint_key_path,
+    create_checkpoint_key,
+    create_factor_key,
+    create_keyring,
+)
 from hitmachine.settings import Settings
 from hitmachine.store import migrate
 from hitmachine.store.database import make_null_pool_engine
@@ -37,6 +42,9 @@ def _initialise(settings: Settings) -> list[str]:
         signer = create_checkpoint_key(checkpoint_key, settings.origin)
         said.append(f"created audit checkpoint key {checkpoint_key}; its public key, for "
                     f"whoever keeps checkpoints: {signer.verifier_key}")
+    if not settings.factor_key_path.exists():
+        create_factor_key(settings.factor_key_path)
+        said.append(f"created second-factor key {settings.factor_key_path}")
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True,
                                                                             exist_ok=True)

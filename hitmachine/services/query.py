@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Connection
 
 from hitmachine.core.agencies import Agency, Purpose
@@ -88,22 +89,45 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
 
     Blocking throughout (rate-limit store, index read, audit commit): call it from a
     thread, never from the event loop."""
+    answer, record = _answer_unrecorded(ctx, principal, query, request_id)
+    if record is not None:
+        ctx.audit.append(record)
+    _count(answer)
+    return answer
+
+
+async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
+                          request_id: str) -> HouseholdAnswer:
+    """``household`` for the event loop, blocking nothing: the rate-limit store, the key
+    service and the index read run in a worker thread, and the loop awaits the audit
+    commit (the writer resolves every record of a group with one wake-up of the loop)
+    instead of a pool thread waiting through it."""
+    answer, record = await anyio.to_thread.run_sync(_answer_unrecorded, ctx, principal,
+                                                    query, request_id)
+    if record is not None:
+        await ctx.audit.append_async(record)
+    _count(answer)
+    return answer
+
+
+def _answer_unrecorded(ctx: Context, principal: Principal, query: HouseholdQuery,
+                       request_id: str
+                       ) -> tuple[HouseholdAnswer, AuditRecord | audit_log.Bundle | None]:
+    """The answer and what the audit writer must commit before it leaves: the record, or
+    the record with the signals it creates (one bundle: no answer without its record, and
+    no record without its signals). None: a follow-up, already committed with its record
+    in its own transaction."""
     _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
     prepared = prepare(ctx, query)
     if query.follow_up_days:
-        answer = _with_follow_up(ctx, principal, query, prepared, query.follow_up_days,
-                                 request_id)
-    else:
-        candidates = _lookup(ctx, prepared.per_version)
-        answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
-        # The signals commit with the record, through the same group commit: no answer
-        # without its record, and no record without its signals.
-        outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,
-                                          candidates, answer, request_id)
-        ctx.audit.append(outbox.bundle(record) if outbox.signals else record)
-    _count(answer)
-    return answer
+        return _with_follow_up(ctx, principal, query, prepared, query.follow_up_days,
+                               request_id), None
+    candidates = _lookup(ctx, prepared.per_version)
+    answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
+    outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,
+                                      candidates, answer, request_id)
+    return answer, (outbox.bundle(record) if outbox.signals else record)
 
 
 def _with_follow_up(ctx: Context, principal: Principal, query: HouseholdQuery,
@@ -206,7 +230,7 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
 def evaluate(ctx: Context, principal: Principal, query: HouseholdQuery,
              request_id: str) -> tuple[HouseholdAnswer, AuditRecord]:
     """The answer and its audit record. The answer must not leave before the record is
-    committed: callers use ``household``, never this alone."""
+    committed: callers use ``household`` or ``household_async``, never this alone."""
     prepared = prepare(ctx, query)
     return decide(ctx, principal, query, prepared, _lookup(ctx, prepared.per_version),
                   request_id)
@@ -333,7 +357,7 @@ def _raw_member_errors(member: object, at: str, flagged: set[str]) -> list[Field
 
 
 def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
-    with ctx.db.read() as conn:
+    with ctx.db.read_one() as conn:
         return _lookup_on(conn, per_version)
 
 
@@ -360,4 +384,4 @@ def _audit_subjects(primary: list[PseudonymSet], answers: list[MemberAnswer]
 
 
 __all__ = ["AgencyHit", "HouseholdAnswer", "HouseholdQuery", "MemberAnswer", "MemberInput",
-           "evaluate", "household", "normalise_members", "record_refused"]
+           "evaluate", "household", "household_async", "normalise_members", "record_refused"]

@@ -58,7 +58,7 @@ class Outbox:
 
     def bundle(self, record: AuditRecord) -> audit_log.Bundle:
         return audit_log.Bundle((record, *self.records),
-                                tuple(s.to_values() for s in self.signals))
+                                tuple(s.to_row() for s in self.signals))
 
 
 # --------------------------------------------------------------------------- who and where

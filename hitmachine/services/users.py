@@ -27,7 +27,7 @@ import asyncio
 import datetime as dt
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -255,30 +255,15 @@ class LocalPasswordAuthenticator:
         return self._count_failure(ctx, user, request_id)
 
     def _count_failure(self, ctx: Context, user: User, request_id: str) -> SignInResult:
-        settings = ctx.settings
         with ctx.db.write() as conn:
             current = store.get(conn, user.id, for_update=True)  # serialises concurrent tries
-            moment = utc_now()
-            now = iso_utc(moment)
-            if current.locked(now):  # another attempt locked it meanwhile
+            if current.locked(iso_utc(utc_now())):  # another attempt locked it meanwhile
                 audit_log.append(conn, [self._record(current.principal(), request_id, "locked")])
                 return SignInResult(None, "locked", current.locked_until)
-            # A lock that has run out starts a fresh count.
-            attempts = (0 if current.locked_until else current.failed_attempts) + 1
-            values: dict[str, object] = {"failed_attempts": attempts, "locked_until": None}
-            records = [self._record(current.principal(), request_id, "bad_password",
-                                    failed_attempts=attempts)]
-            locked_until = None
-            if attempts >= settings.web_lockout_attempts:
-                locked_until = iso_utc(moment + dt.timedelta(minutes=settings.web_lockout_minutes))
-                values["locked_until"] = locked_until
-                records.append(AuditRecord.by(
-                    current.principal(), "auth.locked", request_id, Outcome.DENIED,
-                    detail={"user_id": current.id, "failed_attempts": attempts,
-                            "locked_until": locked_until,
-                            "minutes": settings.web_lockout_minutes}))
-            store.update_user(conn, current.id, **values)
-            audit_log.append(conn, records)
+            locked_until = count_failure(
+                conn, ctx, current, request_id,
+                lambda attempts: self._record(current.principal(), request_id, "bad_password",
+                                              failed_attempts=attempts))
         if locked_until is not None:
             return SignInResult(None, "locked", locked_until)
         return SignInResult(None, "bad_credentials")
@@ -291,6 +276,32 @@ class LocalPasswordAuthenticator:
                 **extra: object) -> AuditRecord:
         return AuditRecord.by(principal, "auth.signin_failed", request_id, Outcome.DENIED,
                               detail={"method": self.method, "reason": reason, **extra})
+
+
+def count_failure(conn: Connection, ctx: Context, current: User, request_id: str,
+                  failed: Callable[[int], AuditRecord]) -> str | None:
+    """One more failed attempt on ``current`` (a wrong password and a wrong second-factor
+    code count alike), on the caller's transaction, which holds the account's row lock.
+    ``failed(attempts)`` is the failure's audit record; the lock, when this attempt is the
+    last allowed, is audited as ``auth.locked``. Returns the lock's end if it locked."""
+    settings = ctx.settings
+    moment = utc_now()
+    # A lock that has run out starts a fresh count.
+    attempts = (0 if current.locked_until else current.failed_attempts) + 1
+    values: dict[str, object] = {"failed_attempts": attempts, "locked_until": None}
+    records = [failed(attempts)]
+    locked_until = None
+    if attempts >= settings.web_lockout_attempts:
+        locked_until = iso_utc(moment + dt.timedelta(minutes=settings.web_lockout_minutes))
+        values["locked_until"] = locked_until
+        records.append(AuditRecord.by(
+            current.principal(), "auth.locked", request_id, Outcome.DENIED,
+            detail={"user_id": current.id, "failed_attempts": attempts,
+                    "locked_until": locked_until,
+                    "minutes": settings.web_lockout_minutes}))
+    store.update_user(conn, current.id, **values)
+    audit_log.append(conn, records)
+    return locked_until
 
 
 async def authenticate_async(authenticator: Authenticator, ctx: Context,
@@ -314,5 +325,5 @@ def record_sign_in(conn: Connection, user: User, method: str, request_id: str,
 
 __all__ = ["Authenticator", "LocalPasswordAuthenticator", "MAX_NAME_LENGTH",
            "MAX_PASSWORD_LENGTH", "SignInResult", "WEB_ROLES", "authenticate_async",
-           "check_name", "check_password", "create_user", "hash_password", "list_users",
+           "check_name", "count_failure", "check_password", "create_user", "hash_password", "list_users",
            "record_sign_in", "set_disabled", "set_password", "unlock"]

@@ -3,19 +3,21 @@
 Query answers change no state, so their records go through the ``AuditWriter``: requests
 hand it their record and wait; one thread commits whatever has queued up in a single
 durable transaction (group commit). Sixteen concurrent queries then cost one fsync rather
-than sixteen, and still no answer leaves before its record is on disk. The waiting
-request is a thread of the server's pool, never the event loop: on SQLite a commit waits
-for every other writer of the database, in this process or another.
+than sixteen, and still no answer leaves before its record is on disk. The waiting is
+never blocking on the event loop: a thread waits on a future (``append``), a coroutine
+awaits one that the writer resolves through the loop (``append_async``). On SQLite a
+commit waits for every other writer of the database, in this process or another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
@@ -24,57 +26,86 @@ from hitmachine.core.auditlog.record import AuditRecord
 from hitmachine.core.errors import Unavailable
 from hitmachine.core.text import check_text
 from hitmachine.store.database import Database
-from hitmachine.store.hot_path import HotPath
-from hitmachine.store.schema import audit_records
+from hitmachine.store.schema import audit_records, signals
 
 log = logging.getLogger("hitmachine.audit")
 
 MAX_GROUP = 512
 WAIT_SECONDS = 30.0
 
+# Built once: a statement object reused on every group is a hit in SQLAlchemy's compiled
+# cache without rebuilding its cache key, and a list of parameter sets makes it one
+# executemany on the driver.
+_INSERT = insert(audit_records)
+_INSERT_SIGNALS = insert(signals)
+
+
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
     """What one request commits through the writer: its records and the signals they
-    record (``hitmachine.store.signals.Signal.to_values`` tuples), all or nothing."""
+    record (``hitmachine.store.signals.Signal.to_row`` rows), all or nothing (issue 16)."""
 
     records: tuple[AuditRecord, ...]
-    signal_rows: tuple[tuple[Any, ...], ...] = field(default=())
+    signal_rows: tuple[dict[str, Any], ...] = ()
+
+
+# A thread's future, or a coroutine's future with the loop it belongs to.
+Waiter = Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+Item = tuple[AuditRecord | Bundle, Waiter]
 
 
 def append(conn: Connection, records: Sequence[AuditRecord]) -> None:
     """Insert records on ``conn``: they commit, or roll back, with the caller's transaction."""
     if records:
-        conn.execute(insert(audit_records), [r.to_row() for r in records])
+        conn.execute(_INSERT, [r.to_row() for r in records])
 
 
 class AuditWriter:
-    """Durable group commit of audit records for requests that change nothing else."""
+    """Durable group commit of audit records for requests that change nothing else: the
+    one group-commit engine of the process, on its own thread and its own connection."""
 
-    def __init__(self, db: Database, hot: HotPath | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._hot = hot or HotPath(db)
-        self._queue: queue.SimpleQueue[tuple[Bundle, Future[None]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._conn: Connection | None = None  # the writer thread's own, kept between groups
 
     def submit(self, record: AuditRecord | Bundle) -> Future[None]:
-        """Queue ``record`` (or a bundle of records and signals); the future completes when
-        it is committed (or fails)."""
+        """Queue ``record``; the future completes when it is committed (or fails)."""
         self._ensure_started()
         done: Future[None] = Future()
-        self._queue.put((record if isinstance(record, Bundle) else Bundle((record,)), done))
+        self._queue.put((record, done))
         return done
 
     def append(self, record: AuditRecord | Bundle) -> None:
-        """Block until ``record`` (or the bundle) is committed; raise ``Unavailable`` if it
-        cannot be."""
+        """Block until ``record`` is committed; raise ``Unavailable`` if it cannot be.
+        For threads only: on the event loop, ``await append_async``."""
         try:
             self.submit(record).result(timeout=WAIT_SECONDS)
         except Unavailable:
             raise
         except Exception:
-            raise Unavailable("the audit record could not be written; no answer is given") from None
+            raise _failure() from None
+
+    async def append_async(self, record: AuditRecord | Bundle) -> None:
+        """``append`` for a coroutine: the loop goes on serving while the writer commits.
+
+        The writer wakes each loop once per group, however many of its records the group
+        held, where a thread waiting in ``append`` costs a wake-up of its own per record
+        and holds a pool thread through the commit."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._ensure_started()
+        self._queue.put((record, (loop, done)))
+        try:
+            async with asyncio.timeout(WAIT_SECONDS):
+                await done
+        except Unavailable:
+            raise
+        except TimeoutError:
+            raise _failure() from None
 
     def close(self) -> None:
         with self._lock:
@@ -82,6 +113,7 @@ class AuditWriter:
                 self._queue.put(None)
                 self._thread.join(timeout=WAIT_SECONDS)
                 self._thread = None
+            self._discard()
 
     def _ensure_started(self) -> None:
         if self._thread is None:
@@ -111,43 +143,91 @@ class AuditWriter:
             if stop:
                 return
 
-    def _insert(self, items: Sequence[Bundle | AuditRecord]) -> None:
-        bundles = [b if isinstance(b, Bundle) else Bundle((b,)) for b in items]
-        records = [r for b in bundles for r in b.records]
-        signal_rows = [s for b in bundles for s in b.signal_rows]
-        if signal_rows:
-            self._hot.insert_audit_with_signals(records, signal_rows)
-        else:
-            self._hot.insert_audit(records)
+    def _commit(self, group: Sequence[Item]) -> None:
+        """Commit one group and tell each waiter how its record fared."""
+        _settle(group, self._outcomes([record for record, _ in group]))
 
-    def _commit(self, group: Sequence[tuple[Bundle | AuditRecord, Future[None]]]) -> None:
+    def _outcomes(self, records: list[AuditRecord | Bundle]) -> list[Unavailable | None]:
         try:
-            self._insert([bundle for bundle, _ in group])
+            self._insert(records)
         except Exception as exc:  # the database is down, full, locked too long, or one bad record
             log.error("audit write failed: %s", type(exc).__name__)
-            if len(group) > 1:
-                self._commit_one_by_one(group)
-                return
-            group[0][1].set_exception(_failure())
-            return
-        for _, done in group:
-            done.set_result(None)
+            if len(records) > 1:
+                return self._one_by_one(records)
+            return [_failure()]
+        return [None] * len(records)
 
-    def _commit_one_by_one(self, group: Sequence[tuple[Bundle | AuditRecord, Future[None]]]
-                           ) -> None:
+    def _one_by_one(self, records: list[AuditRecord | Bundle]) -> list[Unavailable | None]:
         """After a group failed: each record alone, so that one record the database refuses
         fails only its own request. Stops at the first failure that is not about a record."""
-        for index, (record, done) in enumerate(group):
+        out: list[Unavailable | None] = []
+        for index, record in enumerate(records):
             try:
                 self._insert([record])
             except Exception as exc:
-                done.set_exception(_failure())
+                out.append(_failure())
                 if not _record_fault(exc):
-                    for _, rest in group[index + 1:]:
-                        rest.set_exception(_failure())
-                    return
+                    out.extend(_failure() for _ in records[index + 1:])
+                    return out
                 continue
+            out.append(None)
+        return out
+
+    def _insert(self, records: Sequence[AuditRecord | Bundle]) -> None:
+        """Insert and commit ``records`` (and a bundle's signals) in one durable
+        transaction, on the writer's own connection: a pool check-out per group (with
+        PostgreSQL's pre-ping) would cost a round trip more. A failed connection is
+        dropped; the next group takes a new one."""
+        bundles = [r if isinstance(r, Bundle) else Bundle((r,)) for r in records]
+        rows = [r.to_row() for b in bundles for r in b.records]
+        signal_rows = [s for b in bundles for s in b.signal_rows]
+        try:
+            if self._conn is None:
+                self._conn = self._db.writer_connection()
+            with self._db.writer_turn(), self._conn.begin():
+                self._conn.execute(_INSERT, rows)
+                if signal_rows:  # no record without its signals, no signal without its record
+                    self._conn.execute(_INSERT_SIGNALS, signal_rows)
+        except Exception:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()  # whatever state it is in, it does not go back to the pool
+                conn.close()
+            except Exception:
+                pass
+
+
+def _settle(group: Sequence[Item], outcomes: Sequence[Unavailable | None]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None],
+                                                        Unavailable | None]]] = {}
+    for (_, waiter), outcome in zip(group, outcomes, strict=True):
+        if isinstance(waiter, Future):
+            if outcome is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(outcome)
+        else:
+            by_loop.setdefault(waiter[0], []).append((waiter[1], outcome))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, pairs)
+        except RuntimeError:  # that loop has closed: nobody waits any more
+            pass
+
+
+def _settle_on_loop(pairs: list[tuple[asyncio.Future[None], Unavailable | None]]) -> None:
+    for done, outcome in pairs:
+        if done.done():  # its request was cancelled meanwhile
+            continue
+        if outcome is None:
             done.set_result(None)
+        else:
+            done.set_exception(outcome)
 
 
 def _failure() -> Unavailable:

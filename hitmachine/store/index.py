@@ -10,12 +10,25 @@ generation was never visible and is simply deleted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import struct
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -254,19 +267,33 @@ def lookup(conn: Connection, bsn_pseudonyms: Sequence[bytes],
            name_pseudonyms: Sequence[bytes]) -> list[Entry]:
     """Every visible entry sharing a BSN or a name-key pseudonym with the subjects; the
     matching rules then decide which of them count (``domain.matching``)."""
-    conditions = []
-    if bsn_pseudonyms:
-        conditions.append(entries.c.bsn_pseudonym.in_(list(bsn_pseudonyms)))
-    if name_pseudonyms:
-        conditions.append(entries.c.name_pseudonym.in_(list(name_pseudonyms)))
-    if not conditions:
+    if not bsn_pseudonyms and not name_pseudonyms:
         return []
-    stmt = (select(entries.c.agency, entries.c.key_version, entries.c.bsn_pseudonym,
+    params = {f"b{i}": value for i, value in enumerate(bsn_pseudonyms)}
+    params.update({f"n{i}": value for i, value in enumerate(name_pseudonyms)})
+    stmt = _lookup_statement(len(bsn_pseudonyms), len(name_pseudonyms))
+    return [Entry(r[0], int(r[1]), r[2], r[3], r[4]) for r in conn.execute(stmt, params)]
+
+
+@functools.lru_cache(maxsize=256)
+def _lookup_statement(n_bsn: int, n_name: int
+                      ) -> Select[str, int, bytes | None, bytes | None, bytes | None]:
+    """The look-up for one shape of query, built once: every query runs it, and building
+    a select with ``in_()`` on each call (and expanding its IN lists at execution) cost
+    ~0.4 ms of CPU per query, more than the database's work. One statement object per
+    shape also makes SQLAlchemy's compiled cache a hit without rebuilding its cache key.
+    Separate bound parameters rather than an expanding one: the SQL is then fixed."""
+    conditions = []
+    if n_bsn:
+        conditions.append(entries.c.bsn_pseudonym.in_([bindparam(f"b{i}") for i in range(n_bsn)]))
+    if n_name:
+        conditions.append(entries.c.name_pseudonym.in_([bindparam(f"n{i}")
+                                                        for i in range(n_name)]))
+    return (select(entries.c.agency, entries.c.key_version, entries.c.bsn_pseudonym,
                    entries.c.name_pseudonym, entries.c.bsn_birth_pseudonym)
             .join(agency_sets, and_(agency_sets.c.agency == entries.c.agency,
                                     agency_sets.c.generation == entries.c.generation))
             .where(or_(*conditions)))
-    return [Entry(r[0], int(r[1]), r[2], r[3], r[4]) for r in conn.execute(stmt)]
 
 
 def agency_set(conn: Connection, agency: str) -> AgencySet | None:

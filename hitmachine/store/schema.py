@@ -224,7 +224,46 @@ oidc_attempts = Table(
     Index(None, "created_at"),
 )
 
-# --- signals and follow-ups (issue 16; migration 0008) -----------------------------------
+# --- second factor (issue 17; migration 0008) ---------------------------------------------
+# An account's TOTP factor: the secret sealed with AES-256-GCM under keys/factor.key (never
+# in the database), and the time step of the last code accepted, so that no code is
+# accepted twice.
+user_factors = Table(
+    "user_factors", metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_sealed", String(255), nullable=False),
+    Column("enrolled_at", String(32), nullable=False),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+# Recovery codes: a salted SHA-256 each (they carry ~59 random bits; docs/security.md),
+# ``used_at`` set when one is spent.
+recovery_codes = Table(
+    "recovery_codes", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(128), nullable=False),
+    Column("used_at", String(32), nullable=True),
+    Index(None, "user_id"),
+)
+
+# The step between a correct password and a correct code. The cookie ``hm_factor`` holds a
+# random id; only its SHA-256 is stored. ``purpose``: "verify" (the account has a factor)
+# or "enrol" (it must get one; ``pending_secret``, sealed, is the one on the page).
+factor_challenges = Table(
+    "factor_challenges", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("challenge_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("pending_secret", String(255), nullable=True),
+    Column("next_path", String(64), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Index(None, "user_id"),
+    Index(None, "created_at"),
+)
+
+# --- signals and follow-ups (issue 16; migration 0009) -----------------------------------
 # A signal is a message to an organisation (an agency code, or ``veiligheidshuis`` for the
 # coordinators' inbox): a hit signal tells an agency that a case was asked about one of its
 # people, naming that person only by the pseudonyms the agency itself published (in
@@ -288,5 +327,4 @@ follow_up_members = Table(
 )
 
 __all__ = ["agency_sets", "audit_records", "entries", "follow_up_members", "follow_ups",
-           "metadata", "oidc_attempts", "oidc_identities", "signals", "sync_batches", "syncs",
-           "tokens"]
+           "metadata", "signals", "sync_batches", "syncs", "tokens"]

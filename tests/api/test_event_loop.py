@@ -154,5 +154,56 @@ def test_health_answers_while_the_rate_limit_store_stalls(
 
 
 @contextmanager
+def _audit_commits_held(ctx: Context) -> Iterator[None]:
+    """Another process holding up audit commits but not the index: SQLite's writer turn,
+    or PostgreSQL's audit table locked against writes (reads, the integrator's too, go
+    on). Look-ups still run; commits wait."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ctx.db.write() as conn:
+            if not ctx.db.is_sqlite:
+                conn.execute(text("LOCK TABLE audit_records IN SHARE MODE"))
+            conn.execute(text("SELECT 1"))
+            held.set()
+            release.wait(HOLD)
+
+    holder = _in_background(hold)
+    assert held.wait(10), "the test could not take the lock"
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
+def test_queries_waiting_for_their_audit_commit_hold_no_pool_thread(
+        settings: Settings, ctx: Context, tokens: Tokens, tmp_path: Path) -> None:
+    """A query awaits its audit commit on the loop (``AuditWriter.append_async``): with
+    commits held up and more queries waiting than the pool has threads (four, with a
+    database pool of two), a plain-def route still gets a thread at once."""
+    token = tokens["coordinator"]
+    with _serve(settings, tmp_path, HITMACHINE_DB_POOL_SIZE="2") as live:
+        warm: list[tuple[int, float]] = []
+        _ask(live.url, token, warm)
+        assert warm[0][0] == 200
+        answers: list[tuple[int, float]] = []
+        with _audit_commits_held(ctx):
+            askers = [_in_background(lambda: _ask(live.url, token, answers)) for _ in range(8)]
+            time.sleep(0.5)  # the queries are waiting for their commits now
+            start = time.monotonic()
+            r = httpx.get(f"{live.url}/v1/agencies", timeout=30,
+                          headers={"Authorization": f"Bearer {token}"})
+            elapsed = time.monotonic() - start
+            answered_meanwhile = len(answers)
+        for asker in askers:
+            asker.join(timeout=60)
+    assert r.status_code == 200
+    assert elapsed < BOUND, f"/v1/agencies took {elapsed:.2f} s behind waiting queries"
+    assert answered_meanwhile == 0  # the queries were still waiting for their commits
+    assert [status for status, _ in answers] == [200] * 8
+
+
+@contextmanager
 def _nothing() -> Iterator[None]:
     yield

@@ -67,7 +67,8 @@ def test_lists_have_headings(instance: Path) -> None:
     assert tokens[0].split("\t") == ["id", "role", "agency", "state", "name"]
     assert tokens[1].split("\t")[1:] == ["coordinator", "-", "active", "Cora"]
     users = run(instance, "user", "list").stdout.splitlines()
-    assert users[0].split("\t") == ["id", "role", "state", "last sign-in", "name"]
+    assert users[0].split("\t") == ["id", "role", "state", "second factor", "last sign-in",
+                                     "name"]
     assert users[1].endswith("\tCas")
     keys = run(instance, "keys", "list").stdout.splitlines()
     assert keys[0].split("\t") == ["version", "state", "created"]

@@ -62,7 +62,8 @@ BEFORE_INIT = [
     ("token", "list"), ("token", "create", "--role", "admin", "--name", "x"),
     ("token", "revoke", "1"), ("keys", "export", "--out", "k.json"), ("keys", "rotate"),
     ("keys", "list"), ("user", "create", "--role", "admin", "--name", "x"),
-    ("user", "list"), ("user", "unlock", "--name", "x"), ("audit", "verify"),
+    ("user", "list"), ("user", "unlock", "--name", "x"), ("user", "reset-factor", "x"),
+    ("audit", "verify"),
     ("audit", "checkpoint"), ("audit", "export"), ("audit", "subject"), ("audit", "prune"),
     ("audit", "integrate"), ("serve", "--port", "0"),
 ]

@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from hitmachine.core.errors import Conflict
+from hitmachine.core.keystore import WatchedKeyring
 from hitmachine.services import admin
 from hitmachine.services.context import Context
 from hitmachine.store.schema import audit_records
@@ -140,11 +142,11 @@ def test_query_audit_record(client: TestClient, ctx: Context, tokens: Tokens) ->
 
 
 def test_rotation_keeps_everyone_findable(client: TestClient, ctx: Context, tokens: Tokens) -> None:
-    from hitmachine.core.errors import Conflict
-
+    # A watcher that looks at the keyring on every query (HITMACHINE_KEYRING_CHECK_SECONDS=0),
+    # so the rotation is seen at once.
+    ctx.keys = WatchedKeyring(ctx.settings.keyring_path, interval=0).current
     publish(client, tokens["adapter:om"], "om", [PIET], ctx)
     admin.rotate_key(ctx, admin.CONSOLE, "t")
-    ctx.keys.__self__.CHECK_INTERVAL = 0  # type: ignore[attr-defined]  # pick it up now
     assert ctx.pseudonymiser.active_versions == (1, 2)
     assert _agencies(query(client, tokens["coordinator"], [PIET])) == [("om", "bsn")]
     with pytest.raises(Conflict):

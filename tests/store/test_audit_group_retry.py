@@ -1,8 +1,10 @@
 """Issue 13, finding 4: one audit record the database refuses must fail only its own
-request, never the others committed in the same group."""
+request, never the others committed in the same group; issue 15: coroutines awaiting
+their record (``append_async``) are settled the same way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -15,8 +17,7 @@ from hitmachine.core.errors import Unavailable
 from hitmachine.services.context import Context
 from hitmachine.services.instance import initialise
 from hitmachine.settings import Settings
-from hitmachine.store.audit_log import AuditWriter
-from hitmachine.store.hot_path import HotPath
+from hitmachine.store.audit_log import AuditWriter, Bundle, Item
 from hitmachine.store.schema import audit_records
 from tests.conftest import _truncate_pg
 
@@ -27,30 +28,27 @@ def _record(case_reference: str) -> AuditRecord:
                        outcome=Outcome.NO_HIT, case_reference=case_reference)
 
 
-class RefusingHotPath(HotPath):
-    """The real hot path, but a group holding a record marked "bad" fails as PostgreSQL
+class RefusingWriter(AuditWriter):
+    """The real writer, but a group holding a record marked "bad" fails as PostgreSQL
     fails on a NUL (a DataError): so the logic is tested on either database."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx.db)
         self.groups: list[int] = []
 
-    def _check(self, records: Sequence[AuditRecord]) -> None:
+    def _insert(self, records: Sequence[AuditRecord | Bundle]) -> None:
         self.groups.append(len(records))
-        if any(r.case_reference == "bad" for r in records):
+        if any(isinstance(r, AuditRecord) and r.case_reference == "bad" for r in records):
             raise ValueError("refused record")
-
-    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
-        self._check(records)
-        super().insert_audit(records)
+        super()._insert(records)
 
 
-class DownHotPath(HotPath):
+class DownWriter(AuditWriter):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx.db)
         self.calls = 0
 
-    def insert_audit(self, records: Sequence[AuditRecord]) -> None:
+    def _insert(self, records: Sequence[AuditRecord | Bundle]) -> None:
         self.calls += 1
         raise ConnectionError("database down")
 
@@ -70,14 +68,13 @@ def _stored(ctx: Context) -> list[str]:
 
 
 def test_a_bad_record_in_a_thread_group_fails_alone(ctx: Context) -> None:
-    hot = RefusingHotPath(ctx)
-    writer = AuditWriter(ctx.db, hot)
+    writer = RefusingWriter(ctx)
     group: list[tuple[AuditRecord, Future[None]]] = [
         (_record(ref), Future()) for ref in ("good-1", "bad", "good-2")]
     try:
         writer._commit(group)  # what the writer thread does with one group
     finally:
-        hot.close()
+        writer.close()
     assert group[0][1].result() is None and group[2][1].result() is None
     with pytest.raises(Unavailable):
         group[1][1].result()
@@ -85,12 +82,11 @@ def test_a_bad_record_in_a_thread_group_fails_alone(ctx: Context) -> None:
 
 
 def test_a_database_that_is_down_is_not_retried_record_by_record(ctx: Context) -> None:
-    hot = DownHotPath(ctx)
-    writer = AuditWriter(ctx.db, hot)
+    writer = DownWriter(ctx)
     group = _group(*(f"r{i}" for i in range(20)))
     writer._commit(group)
     assert all(isinstance(r, Unavailable) for r in _outcomes(group))
-    assert hot.calls == 2  # the group, then one record: not twenty more round trips
+    assert writer.calls == 2  # the group, then one record: not twenty more round trips
 
 
 @pytest.fixture
@@ -107,16 +103,51 @@ def pg_ctx(pg_database: str, tmp_path: Path) -> Iterator[Context]:
 def test_postgresql_nul_in_a_group_fails_only_its_own_record(pg_ctx: Context) -> None:
     """The real failure on PostgreSQL: a NUL in text is a DataError for the whole INSERT."""
     ctx = pg_ctx
-    hot = HotPath(ctx.db)
-    writer = AuditWriter(ctx.db, hot)
+    writer = AuditWriter(ctx.db)
     group = _group("good-1", "x\x00y", "good-2", "good-3")
     try:
         writer._commit(group)
     finally:
-        hot.close()
+        writer.close()
     results = _outcomes(group)
     assert [r is None for r in results] == [True, False, True, True]
     assert isinstance(results[1], Unavailable)
     assert _stored(ctx) == ["good-1", "good-2", "good-3"]
     with ctx.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(audit_records)).scalar_one() == 3
+
+
+def test_coroutines_in_one_group_each_learn_their_own_outcome(ctx: Context) -> None:
+    """``append_async``'s waiters: the writer settles them through their loop, each with
+    its own record's outcome."""
+    writer = RefusingWriter(ctx)
+
+    async def run() -> list[BaseException | None]:
+        loop = asyncio.get_running_loop()
+        group: list[Item] = [(_record(ref), (loop, loop.create_future()))
+                             for ref in ("good-1", "bad", "good-2")]
+        await asyncio.to_thread(writer._commit, group)  # as the writer thread does
+        waiters = [waiter[1] for _, waiter in group if not isinstance(waiter, Future)]
+        return await asyncio.gather(*waiters, return_exceptions=True)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2"]
+
+
+def test_records_awaited_on_the_loop_are_committed_in_groups(ctx: Context) -> None:
+    writer = RefusingWriter(ctx)
+
+    async def run() -> None:
+        await asyncio.gather(*(writer.append_async(_record(f"r{i:02d}")) for i in range(40)))
+
+    try:
+        asyncio.run(run())
+    finally:
+        writer.close()
+    assert _stored(ctx) == [f"r{i:02d}" for i in range(40)]
+    assert sum(writer.groups) == 40 and len(writer.groups) < 40  # grouped, not one by one

@@ -96,7 +96,10 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     log = base / "server.log"
     # One browser signs in from one address many times a minute here; the per-address
     # sign-in limit has its own test (tests/web/test_auth_surface.py).
+    # The second factor is off here: these tests are about the pages behind the sign-in;
+    # tests/web/test_factor_browser.py signs in with it (the default).
     server = LiveServer(settings, log, extra_env={
+        "HITMACHINE_WEB_SECOND_FACTOR_ROLES": "[]",
         "HITMACHINE_SIGN_IN_LIMIT_PER_ADDRESS": "1000/minute",
         "HITMACHINE_SIGN_IN_LIMIT_TOTAL": "1000/minute"}).start()
     ctx = Context.from_settings(settings)

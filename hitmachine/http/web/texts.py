@@ -80,6 +80,11 @@ EVENTS = {
     "auth.unlock": "Account ontgrendeld",
     "auth.denied": "Toegang geweigerd",
     "auth.denied_summary": "Toegang geweigerd (samengevat)",
+    "auth.factor_enrolled": "Tweede factor gekoppeld",
+    "auth.factor_verified": "Tweede factor gecontroleerd",
+    "auth.factor_failed": "Tweede factor onjuist",
+    "auth.recovery_code_used": "Herstelcode gebruikt",
+    "auth.factor_reset": "Tweede factor teruggezet",
     "token.list": "Tokens ingezien",
     "key.list": "Sleutelversies ingezien",
     "user.list": "Accounts ingezien",
@@ -138,6 +143,28 @@ SIGNOUT_REASONS = {
     "max_age": "U bent automatisch afgemeld omdat uw sessie te lang duurde.",
     "disabled": "U bent afgemeld omdat uw account is uitgeschakeld.",
     "afgemeld": "U bent afgemeld.",
+    # The second factor (hitmachine/http/web/routes/factor.py): back to the password.
+    "code_verlopen": "Het aanmelden duurde te lang of is opnieuw begonnen. Meld u opnieuw "
+                     "aan met uw gebruikersnaam en wachtwoord.",
+    "code_geblokkeerd": "Er is te vaak een verkeerde code ingevuld. Het account is tijdelijk "
+                        "geblokkeerd; neem contact op met de beheerder als u er niet meer "
+                        "in komt.",
+}
+
+# The pages of the second factor (hitmachine/http/web/routes/factor.py).
+FACTOR = {
+    "code_empty": "Vul de code uit uw authenticator-app in, of een herstelcode.",
+    "code_wrong": "Deze code klopt niet, of is al gebruikt. Vul de code in die uw app nu "
+                  "toont (elke code werkt één keer), of een herstelcode die u nog niet "
+                  "heeft gebruikt. Na {attempts} mislukte pogingen op rij wordt het account "
+                  "geblokkeerd.",
+    "enrol_empty": "Vul de code van zes cijfers in die uw authenticator-app nu toont.",
+    "enrol_wrong": "Deze code klopt niet. Controleer of de klok van uw telefoon goed staat en "
+                   "vul de code in die de app nu toont. Na {attempts} mislukte pogingen op "
+                   "rij wordt het account geblokkeerd.",
+    "too_many": "Er is de laatste tijd te vaak geprobeerd aan te melden. Probeer het na "
+                "{until} opnieuw. Uw code is niet gecontroleerd.",
+    "qr_label": "QR-code met de sleutel voor uw authenticator-app",
 }
 
 
@@ -153,6 +180,6 @@ def role_label(code: str) -> str:
     return ROLES.get(code, code)
 
 
-__all__ = ["BASIS", "EVENTS", "MEMBER_FIELDS", "OUTCOMES", "ROLES", "SIGNOUT_REASONS",
+__all__ = ["BASIS", "EVENTS", "FACTOR", "MEMBER_FIELDS", "OUTCOMES", "ROLES", "SIGNOUT_REASONS",
            "WEB_MEMBER_FIELDS", "event_label", "generic_message", "member_message",
            "outcome_label", "role_label"]

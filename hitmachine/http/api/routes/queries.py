@@ -22,8 +22,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {s: {"model": Problem, "content": {"
 
 
 @router.post("/household", response_model=HouseholdAnswerOut, responses=PROBLEMS)
-def query_household(body: HouseholdQueryIn, request: Request,
-                    principal: Querier) -> Response:
+async def query_household(body: HouseholdQueryIn, request: Request,
+                          principal: Querier) -> Response:
     """Ask whether the members of a household are known, and at which agencies.
 
     The answer is minimal by design: per member known / not known and the agencies (with
@@ -39,9 +39,9 @@ def query_household(body: HouseholdQueryIn, request: Request,
     """
     ctx: Context = request.app.state.ctx
     query = body.to_query()
-    # A plain def, so in the thread pool: the rate-limit store, the index read and the
-    # audit commit all block, and a SQLite writer elsewhere may hold them for seconds.
-    answer = query_service.household(ctx, principal, query, request_id(request))
+    # Nothing here blocks: household_async runs the rate-limit store, the index read and
+    # the pseudonyms in a pool thread and awaits the audit commit on the loop.
+    answer = await query_service.household_async(ctx, principal, query, request_id(request))
     return Response(orjson.dumps(answer_document(answer)), media_type="application/json",
                     headers={"Cache-Control": "no-store"})
 

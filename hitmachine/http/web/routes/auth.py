@@ -33,6 +33,7 @@ from hitmachine.http.web.deps import (
 from hitmachine.http.web.errors import CsrfRefused, WebProblem, WebRoute
 from hitmachine.http.web.forms import Errors
 from hitmachine.http.web.render import local_time, render
+from hitmachine.http.web.routes import factor
 from hitmachine.http.web.routes import oidc as sso
 from hitmachine.http.web.sessions import WebSession
 from hitmachine.http.web.texts import SIGNOUT_REASONS
@@ -111,6 +112,10 @@ async def sign_in(request: Request, current: SessionDep) -> Response:
                            "als u er niet meer in komt.")
         return _form(request, csrf_token, name=name, errors=errors, next_path=next_path,
                      status=401, refused=True)
+    # A second factor, when the account has or needs one: its code comes first.
+    second_step = await run_in_threadpool(factor.begin, request, ctx, result.user, next_path)
+    if second_step is not None:
+        return second_step
     replaces = loaded if isinstance(loaded, WebSession) else None
     web = await run_in_threadpool(sessions.start, ctx, result.user, AUTHENTICATOR.method, rid,
                                   replaces)
