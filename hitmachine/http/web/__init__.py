@@ -22,9 +22,9 @@ def _error_page(status: int, request_id: str) -> bytes:
 def install(app: FastAPI) -> None:
     """Add the pages, their static assets and their middleware to ``app``. Call it before
     the app's outer middleware is added, so that request ids exist when pages render."""
-    from hitmachine.http.web.routes import admin, audit, auth, query
+    from hitmachine.http.web.routes import admin, audit, auth, inbox, query
 
-    for module in (auth, query, audit, admin):
+    for module in (auth, query, inbox, audit, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(WebMiddleware, error_page=_error_page)
