@@ -56,6 +56,15 @@ BAD: list[tuple[str, Any]] = [
     ("web_lockout_minutes", 0),
     ("retention_days", 30),
     ("max_members", 0),
+    ("signal_expiry_days", 0),
+    ("contact_desk", ""),
+    ("contact_desk", "two\nlines"),
+    ("purposes", [{**PURPOSE, "follow_up_max_days": -1}]),
+    ("purposes", [{**PURPOSE, "signals": "sometimes"}]),
+    ("purposes", [{**PURPOSE, "allows_reference_date": True, "signals": True,
+                   "follow_up_max_days": 0}]),
+    ("purposes", [{**PURPOSE, "allows_reference_date": True}]),  # follow-ups default to 90
+    ("agencies", [{**AGENCY, "signals": "perhaps"}]),
 ]
 
 
@@ -94,6 +103,15 @@ GOOD: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("field", "value"), GOOD, ids=[f"{f}={v!r}" for f, v in GOOD])
 def test_good_values_still_load(field: str, value: Any) -> None:
     assert getattr(Settings(**{field: value}), field) == value
+
+
+def test_signals_are_on_for_live_purposes_and_off_for_research() -> None:
+    purposes = Settings().purpose_map()
+    assert (purposes["casusoverleg"].signals, purposes["partnervraag"].signals) == (True, True)
+    assert (purposes["replay"].signals, purposes["replay"].follow_up_max_days) == (False, 0)
+    assert purposes["casusoverleg"].follow_up_max_days == 90
+    assert all(a.signals for a in Settings().agencies)
+    assert Settings().signal_expiry_days == 30
 
 
 def test_the_defaults_load() -> None:
