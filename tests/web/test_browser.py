@@ -544,7 +544,7 @@ def test_a_followed_household_reaches_the_inbox_and_is_acknowledged_axe_clean(
     expect(page.get_by_role("heading", name="Nieuw (1)")).to_be_visible()
     card = page.locator(".uitkomst--bekend")
     expect(card).to_contain_text("Volgvraag: nieuwe partner")
-    expect(card).to_contain_text("ook bekend bij Reclassering")
+    expect(card).to_contain_text("is nu bekend bij Reclassering")
     expect(card).to_contain_text("Reclassering, unit Veiligheidshuis")
     expect(page.locator("table")).to_contain_text("VH-2026-0099")
     serious = [v for v in _axe(page) if v["impact"] in ("serious", "critical")]

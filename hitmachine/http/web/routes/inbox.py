@@ -122,7 +122,9 @@ def _summary(web: WebUser, s: Signal) -> str:
     if s.kind == "follow_up":
         agencies = d.get("agencies") or []
         count = len(agencies) if isinstance(agencies, list) else 0
-        text = (f"Het gevolgde huishouden is nu ook bekend bij {_names(web, d.get('added'))}. "
+        added = d.get("added") or []
+        also = "ook " if count > (len(added) if isinstance(added, list) else 0) else ""
+        text = (f"Het gevolgde huishouden is nu {also}bekend bij {_names(web, added)}. "
                 f"Bekend bij {count} {'organisatie' if count == 1 else 'organisaties'}: "
                 f"{_names(web, agencies)}.")
         return text + (" Meerdere domeinen." if d.get("multi_agency") else "")
