@@ -13,6 +13,13 @@ agencies reset between, so every "on" commit signals the same follow-ups). Each 
 replaces a full set of the same size, the case that matters in production. It prints the
 commit's time with and without the re-evaluation, the re-evaluation alone, and the
 added share. Goal: under 10%.
+
+Measured (2 shared cores, PostgreSQL 127.0.0.1, 1,000,000 entries, 10,000 follow-ups of 4
+members, median of 2 rounds): commit 1.75 s without, 2.89 s with; the join 1.3 s, 75% of
+the commit: the goal is NOT met. The join is 80,000 index probes (two per member) into the
+entries' pseudonym indexes, which at this size do not stay in memory. What would meet it:
+matching each batch as it arrives (its 10,000 entries probed into the small, cached
+follow-up member index, candidates kept per sync) so that the commit reads only those.
 """
 
 from __future__ import annotations
