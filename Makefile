@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv openapi screenshots clean
+.PHONY: demo test lint adr venv openapi docs screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,19 @@ lint: $(STAMP)
 	$(BIN)/mypy hitmachine hitmachine_adapter hitmachine_keyservice tests
 	$(BIN)/lint-imports
 
+# The NLGov API Design Rules linter (Logius' Spectral ruleset, tools/adr/) over the committed
+# OpenAPI document; any error fails. Needs `npm ci --prefix tools/adr` once; .ci/run does it.
+SPECTRAL := tools/adr/node_modules/.bin/spectral
+adr:
+	@test -x $(SPECTRAL) || { echo "Spectral is missing: npm ci --prefix tools/adr --no-audit --no-fund" >&2; exit 1; }
+	$(SPECTRAL) lint openapi/openapi.json --ruleset .spectral.yaml --fail-severity error
+
 openapi: $(STAMP)
 	$(BIN)/python -m hitmachine.cli.openapi_export > openapi/openapi.json
+
+# docs/privacy.md's adversary table, from hitmachine/data/dpia/adversaries.toml (the DPIA's too).
+docs: $(STAMP)
+	$(BIN)/python -m hitmachine.services.dpia docs/privacy.md
 
 # The web pages' screenshots in docs/screenshots (Chromium; npm ci --prefix tests/web).
 screenshots: $(STAMP)

@@ -15,11 +15,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.core.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
-from hitmachine.core.errors import settings_problem
+from hitmachine.core.errors import HitmachineError, settings_problem
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
                                       extra="ignore")
 
     database_url: str = "sqlite:///hitmachine.db"
+    # Secrets as files (compose secrets, systemd credentials): the value comes from the file,
+    # so it is in no environment that `docker inspect` or /proc/PID/environ shows. Checked
+    # like the plain variable, refused beside it, and refused when others may read the file.
+    database_url_file: Path | None = None
     keys_dir: Path = Path("keys")
     # The name the service signs audit checkpoints with (C2SP tlog origin line).
     origin: str = "hitmachine.veiligheidshuis.local/audit"
@@ -56,6 +60,7 @@ class Settings(BaseSettings):
     # threshold count household members asked about per actor per local day.
     rate_limits: bool = True
     rate_limit_storage: str | None = None
+    rate_limit_storage_file: Path | None = None  # a Redis URL with a password in it
     rate_limit_per_token: str = "1200/minute"
     rate_limit_per_user: str = "600/minute"
     query_budget_per_day: int = Field(default=5000, ge=1)
@@ -79,6 +84,15 @@ class Settings(BaseSettings):
     # Swagger UI at /docs, from the app's own copy (the "docs" extra), with the web pages'
     # security headers; off by default: a token is pasted there (hitmachine/http/api/docs.py).
     api_docs: bool = False
+    # Who answers questions about the API, in the OpenAPI document's info.contact (NLGov API
+    # Design Rules /core/doc-openapi-contact; docs/api.md). Placeholders until a deployment
+    # names its own team: the committed openapi/openapi.json is built with these.
+    api_contact_name: str = Field(default="Functioneel beheer Hitmachine, Veiligheidshuis",
+                                  min_length=1, max_length=200)
+    api_contact_email: str = Field(default="hitmachine-beheer@veiligheidshuis.example",
+                                   pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+    api_contact_url: str = Field(default="https://veiligheidshuis.example/hitmachine",
+                                 pattern=r"^https?://\S+$", max_length=500)
 
     # The audit Merkle tree (docs/audit-log.md): how far the integrator may lag, how often
     # a checkpoint is signed while records arrive, and after how many days `hitmachine
@@ -109,6 +123,25 @@ class Settings(BaseSettings):
     keyservice_url: str | None = None
     keyservice_token_file: Path | None = None
 
+    # Single sign-on with the municipality's identity provider (OpenID Connect; docs/sso.md,
+    # hitmachine/services/oidc.py). Off while the issuer is unset. The client secret is read
+    # from a 0600 file, like the key service token; the roles map values of ``oidc_role_claim``
+    # (a string or a list of strings in the ID token) to the web roles.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = Field(default=None, validate_default=True)
+    oidc_client_secret_file: Path | None = None
+    # The address people reach Hitmachine at: the callback and the address to return to
+    # after signing out at the provider are made from it.
+    oidc_public_url: str | None = Field(default=None, validate_default=True)
+    oidc_provider_name: str = "het gemeenteaccount"
+    oidc_scopes: str = "openid profile"
+    oidc_role_claim: str = "groups"
+    oidc_name_claim: str = "preferred_username"
+    oidc_roles: dict[str, str] = Field(default_factory=dict, validate_default=True)
+    # Name and password for local accounts; off leaves only single sign-on (the CLI still
+    # manages accounts).
+    web_password_sign_in: bool = True
+
     @field_validator("retention_days")
     @classmethod
     def _retention_above_floor(cls, value: int, info: ValidationInfo) -> int:
@@ -122,19 +155,32 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        # Refused here, not at the first connection: the error then names the setting, and
-        # never echoes the URL (it may hold a password).
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        return _check_database_url(value)
 
-        expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
-        try:
-            backend = make_url(value).get_backend_name()
-        except (ArgumentError, ValueError):
-            raise ValueError(f"is not a database URL; {expected}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"names an unsupported database ({backend}); {expected}")
+    @field_validator("database_url_file", "rate_limit_storage_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Read here, so a missing, exposed or wrong file ends start-up naming this variable.
+        if value is None:
+            return None
+        plain = (info.field_name or "").removesuffix("_file")
+        if info.data.get(plain) != cls.model_fields[plain].default:
+            raise ValueError(f"is set and so is HITMACHINE_{plain.upper()}; set one of them")
+        content = _read_secret(value)
+        if plain == "database_url":
+            _check_database_url(content)
+        else:
+            _check_rate_limit_storage(content)
         return value
+
+    @model_validator(mode="after")
+    def _values_from_files(self) -> "Settings":
+        # The field validators above checked each file; take its (checked) value.
+        if self.database_url_file is not None:
+            self.database_url = _read_secret(self.database_url_file)
+        if self.rate_limit_storage_file is not None:
+            self.rate_limit_storage = _read_secret(self.rate_limit_storage_file)
+        return self
 
     @field_validator("rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
                      "sign_in_limit_total", "anonymous_limit_per_address")
@@ -154,15 +200,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_storage")
     @classmethod
     def _rate_limit_storage(cls, value: str | None) -> str | None:
-        from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
-
-        if value is None:
-            return None
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in SCHEMES or scheme.startswith("async+"):
-            raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
-                             "(or another store of the limits library, or unset: in memory)")
-        return value
+        return None if value is None else _check_rate_limit_storage(value)
 
     @field_validator("timezone")
     @classmethod
@@ -214,6 +252,80 @@ class Settings(BaseSettings):
             raise ValueError("is not a key service URL; expected https://HOST[:PORT]")
         return value
 
+    @field_validator("oidc_issuer", "oidc_public_url")
+    @classmethod
+    def _oidc_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # https only, but for a provider on this machine (a test, a developer's own).
+        if value is None:
+            if info.field_name == "oidc_public_url" and info.data.get("oidc_issuer"):
+                raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected "
+                                 "the https:// address people open Hitmachine at")
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            parts = None
+        loopback = parts is not None and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts is None or not parts.hostname or parts.query or parts.fragment
+                or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))):
+            raise ValueError("is not an https URL; expected https://HOST[/PATH] without "
+                             "query or fragment (http only on this machine's loopback)")
+        # The issuer stays exactly as written: ID tokens must name it so, slash and all.
+        return value if info.field_name == "oidc_issuer" else value.rstrip("/")
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _oidc_client_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise ValueError("must be one line of printable text")
+        if value is None and info.data.get("oidc_issuer"):
+            raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected the "
+                             "client id registered at the identity provider")
+        return value
+
+    @field_validator("oidc_client_secret_file")
+    @classmethod
+    def _oidc_secret_file(cls, value: Path | None) -> Path | None:
+        # Only its shape here; its mode (0600) is checked where it is read.
+        if value is not None and not value.is_file():
+            raise ValueError("is not a file; expected a file holding the client secret")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _oidc_scopes(cls, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes or not all(s.isprintable() for s in scopes):
+            raise ValueError("must be space-separated scopes including openid, such as "
+                             "'openid profile groups'")
+        return " ".join(scopes)
+
+    @field_validator("oidc_provider_name", "oidc_role_claim", "oidc_name_claim")
+    @classmethod
+    def _oidc_line(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable() or len(value) > 100:
+            raise ValueError("must be one non-empty line of printable text")
+        return value.strip()
+
+    @field_validator("oidc_roles")
+    @classmethod
+    def _oidc_roles(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        allowed = ("coordinator", "privacy-officer", "admin")  # services.users.WEB_ROLES
+        wrong = sorted({role for role in value.values() if role not in allowed})
+        if wrong:
+            raise ValueError(f"maps to {', '.join(wrong)}; expected only the roles "
+                             f"{', '.join(allowed)}")
+        if not value and info.data.get("oidc_issuer"):
+            raise ValueError("is required when HITMACHINE_OIDC_ISSUER is set; expected a JSON "
+                             "object from claim values to roles, such as "
+                             '{"hm-coordinatoren": "coordinator"}')
+        return value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
     @field_validator("keys_dir")
     @classmethod
     def _keys_dir(cls, value: Path) -> Path:
@@ -253,6 +365,53 @@ class Settings(BaseSettings):
 
     def purpose_map(self) -> dict[str, Purpose]:
         return {p.code: p for p in self.purposes}
+
+
+def _check_database_url(value: str) -> str:
+    # Refused here, not at the first connection: the error then names the setting, and
+    # never echoes the URL (it may hold a password).
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    expected = "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError(f"is not a database URL; {expected}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"names an unsupported database ({backend}); {expected}")
+    return value
+
+
+def _check_rate_limit_storage(value: str) -> str:
+    from limits.storage import SCHEMES  # type: ignore[attr-defined]  # re-exported, not in __all__
+
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in SCHEMES or scheme.startswith("async+"):
+        raise ValueError("is not a rate limit store URL; expected redis://HOST:PORT "
+                         "(or another store of the limits library, or unset: in memory)")
+    return value
+
+
+def _read_secret(path: Path) -> str:
+    """One line from a secret file that only its owner may read (compose secrets are bind
+    mounts with the host file's owner and mode; systemd credentials are 0400)."""
+    from hitmachine.core.keystore import check_private
+
+    try:
+        check_private(path)
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ValueError("names a file that does not exist") from None
+    except IsADirectoryError:
+        raise ValueError("names a directory, not a file") from None
+    except PermissionError:
+        raise ValueError("names a file this user may not read") from None
+    except HitmachineError:
+        raise ValueError("names a file that group or others may read; chmod 600 it") from None
+    if not text or "\n" in text:
+        raise ValueError("must name a file holding one line")
+    return text
 
 
 def load_settings() -> Settings:

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -249,7 +250,6 @@ class DeltaState:
 
     def export_current(self, spool: Path) -> tuple[int, str]:
         """This run's distinct entries to a spool file (sorted); returns (count, sha256)."""
-        import hashlib
 
         digest = hashlib.sha256()
         count = 0

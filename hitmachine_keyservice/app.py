@@ -32,8 +32,9 @@ from hitmachine.core.errors import (
     FieldError,
     HitmachineError,
     InvalidInput,
-    LimitExceeded,
+    TooLarge,
 )
+from hitmachine.core.problems import problem_kind
 from hitmachine_keyservice import keyfile, tokens
 from hitmachine_keyservice.audit import AuditLog
 from hitmachine_keyservice.ratelimit import RateLimiter
@@ -150,14 +151,12 @@ def _version(request: Request) -> int:
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise LimitExceeded(f"at most {limit // oprf.ELEMENT_BYTES} elements per request",
-                            status=413, field="body")
+        raise TooLarge(f"at most {limit // oprf.ELEMENT_BYTES} elements per request", field="body")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise LimitExceeded(f"at most {limit // oprf.ELEMENT_BYTES} elements per request",
-                                status=413, field="body")
+            raise TooLarge(f"at most {limit // oprf.ELEMENT_BYTES} elements per request", field="body")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -207,8 +206,9 @@ async def health_endpoint(request: Request) -> Response:
 
 async def _hitmachine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HitmachineError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.detail, exc.errors, headers)
+    status = problem_kind(exc).status
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, exc.detail, exc.errors, headers)
 
 
 def create_app(settings: KeyServiceSettings | None = None) -> Starlette:

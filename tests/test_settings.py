@@ -5,6 +5,7 @@ message built for the operator names the variable without repeating the value.""
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ SECRET = "hunter2-s3cret"
 LIMITS = ["rate_limit_per_token", "rate_limit_per_user", "sign_in_limit_per_address",
           "sign_in_limit_total", "anonymous_limit_per_address"]
 AGENCY = {"code": "om", "name": "OM", "contact": "x"}
-PURPOSE = {"code": "casusoverleg", "description": "d", "legal_basis": "b"}
+BASIS = {"ground": "6.1.e", "sources": [{"law": "wgs"}]}
+PURPOSE = {"code": "casusoverleg", "description": "d", "legal_basis": BASIS}
 
 BAD: list[tuple[str, Any]] = [
     *[(name, "1200/minuet") for name in LIMITS],
@@ -46,6 +48,16 @@ BAD: list[tuple[str, Any]] = [
     ("agencies", [{**AGENCY, "code": "Not A Code"}]),
     ("purposes", []),
     ("purposes", [PURPOSE, PURPOSE]),
+    # The legal basis is a structured field with a closed vocabulary (the DPIA and the
+    # processing register are generated from it): free text or an unknown law is refused.
+    ("purposes", [{**PURPOSE, "legal_basis": "AVG art. 6"}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "ground": "6.1.g"}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "special": ["11"]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "special": ["10", "10"]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "sources": []}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {**BASIS, "sources": [{"law": "wet-x"}]}}]),
+    ("purposes", [{**PURPOSE, "legal_basis": {
+        **BASIS, "sources": [{"law": "wgs", "article": "art. 7\n<script>"}]}}]),
     ("sync_ttl_seconds", 0),
     ("denial_summary_seconds", 0),
     ("token_lifetime_days", 0),
@@ -65,6 +77,21 @@ BAD: list[tuple[str, Any]] = [
                    "follow_up_max_days": 0}]),
     ("purposes", [{**PURPOSE, "allows_reference_date": True}]),  # follow-ups default to 90
     ("agencies", [{**AGENCY, "signals": "perhaps"}]),
+    ("api_contact_name", ""),
+    ("api_contact_email", "beheer"),
+    ("api_contact_email", "beheer@gemeente.nl two@gemeente.nl"),
+    ("api_contact_url", "gemeente.nl/hitmachine"),
+    ("api_contact_url", "javascript:alert(1)"),
+    ("oidc_issuer", "htp://idp.gemeente.example"),
+    ("oidc_issuer", "http://idp.gemeente.example"),  # plain http only on loopback
+    ("oidc_issuer", "https://idp.gemeente.example/?tenant=1"),
+    ("oidc_issuer", "idp.gemeente.example"),
+    ("oidc_public_url", "ftp://hitmachine.example"),
+    ("oidc_scopes", "profile email"),
+    ("oidc_roles", {"hm-beheer": "adapter"}),
+    ("oidc_roles", {"hm-beheer": "superuser"}),
+    ("oidc_client_id", " "),
+    ("oidc_provider_name", "two\nlines"),
 ]
 
 
@@ -97,6 +124,9 @@ GOOD: list[tuple[str, Any]] = [
     ("keyservice_url", "http://127.0.0.1:8100"),
     ("log_level", "debug"),
     ("keys_dir", Path("not-made-yet")),
+    ("api_contact_name", "Team Hitmachine, gemeente Nijmegen"),
+    ("api_contact_email", "hitmachine@nijmegen.nl"),
+    ("api_contact_url", "https://intranet.nijmegen.nl/hitmachine"),
 ]
 
 
@@ -114,9 +144,46 @@ def test_signals_are_on_for_live_purposes_and_off_for_research() -> None:
     assert Settings().signal_expiry_days == 30
 
 
+def test_single_sign_on_needs_its_companions() -> None:
+    """An issuer alone is refused, naming each setting it needs."""
+    with pytest.raises(ValidationError) as caught:
+        Settings(oidc_issuer="https://idp.gemeente.example")
+    fields = sorted(e.field for e in settings_problem(caught.value, "HITMACHINE_").errors)
+    assert fields == ["HITMACHINE_OIDC_CLIENT_ID", "HITMACHINE_OIDC_PUBLIC_URL",
+                      "HITMACHINE_OIDC_ROLES"]
+    loaded = Settings(oidc_issuer="https://idp.gemeente.example/realms/hm/",
+                      oidc_client_id="hitmachine", oidc_public_url="https://hm.example/",
+                      oidc_roles={"hm-beheer": "admin"}, oidc_scopes="openid  groups")
+    # The issuer exactly as written (tokens must name it so); the public URL without slash.
+    assert loaded.oidc_enabled and loaded.oidc_issuer == "https://idp.gemeente.example/realms/hm/"
+    assert loaded.oidc_scopes == "openid groups" and loaded.oidc_public_url == "https://hm.example"
+    assert not Settings().oidc_enabled
+    assert Settings(oidc_issuer="http://127.0.0.1:9400", oidc_client_id="c",
+                    oidc_public_url="http://localhost:8000", oidc_roles={"g": "admin"})
+
+
+def test_the_client_secret_file_must_be_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(oidc_client_secret_file=tmp_path / "missing")
+    assert settings_problem(caught.value, "HITMACHINE_").field == \
+        "HITMACHINE_OIDC_CLIENT_SECRET_FILE"
+
+
 def test_the_defaults_load() -> None:
     Settings()
     KeyServiceSettings()
+
+
+def test_a_purposes_legal_basis_loads_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    basis = {"ground": "6.1.c", "special": ["10"],
+             "sources": [{"law": "wgs", "article": "art. 7"}, {"law": "convenant-zvh"}]}
+    monkeypatch.setenv("HITMACHINE_PURPOSES", json.dumps([{**PURPOSE, "legal_basis": basis}]))
+    (purpose,) = load_settings().purposes
+    assert purpose.legal_basis.citation == (
+        "AVG art. 6 lid 1 sub c; AVG art. 10 jo. UAVG art. 33; "
+        "Wet gemeentelijke schuldhulpverlening, art. 7; Convenant Zorg- en Veiligheidshuis")
+    assert str(purpose.legal_basis) == purpose.legal_basis.citation
 
 
 def test_the_loader_names_the_variable_and_never_the_value(

@@ -22,7 +22,7 @@ from hitmachine.cli.support import request_id as _rid
 from hitmachine.cli.support import settings as _settings
 from hitmachine.cli.users import user_app
 from hitmachine.core.clock import iso_utc, utc_now
-from hitmachine.core.errors import Conflict, HitmachineError, Unavailable
+from hitmachine.core.errors import Conflict, HitmachineError, InvalidInput, Unavailable
 from hitmachine.core.principal import Role
 from hitmachine_keyservice.cli import keyservice_app
 
@@ -236,6 +236,34 @@ def demo(
         _fail(exc)
     except OSError as exc:  # the demo directory: not ours to write, or the disk is full
         _fail(Unavailable(f"cannot write {exc.filename or directory}: {exc.strerror or exc}"))
+
+
+@app.command(short_help="The processing description for the DPIA and the register.")
+def dpia(
+    fmt: Annotated[str, typer.Option("--format", help="md (Markdown) or html (printable)")] = "md",
+    out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+) -> None:
+    """Write the processing description a DPIA and the article 30 register need (in Dutch),
+    from this instance's configuration and its last year's statistics. Audited (dpia.read)."""
+    from hitmachine.http.web.render import render_text
+    from hitmachine.services import admin
+    from hitmachine.services import dpia as service
+
+    if fmt not in ("md", "html"):
+        _fail(InvalidInput("format", "must be md or html"))
+    if out is not None and not out.parent.is_dir():
+        # Refused before the read is recorded: a record of a description nobody got misleads.
+        _fail(InvalidInput("out", f"the directory {out.parent} does not exist"))
+    described = _call(lambda ctx: service.describe(ctx, admin.CONSOLE, _rid(), via="cli"))
+    text = render_text("dpia.md" if fmt == "md" else "dpia_document.html", {"d": described})
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(Unavailable(f"cannot write {out}: {exc.strerror or exc}"))
+    err.print(f"wrote {out}")
 
 
 from hitmachine.cli.replay import replay_command  # noqa: E402  (light: heavy imports are lazy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -63,12 +64,101 @@ class Agency(BaseModel):
         return v
 
 
+# The lawful grounds of AVG/GDPR art. 6(1) a purpose can rest on, with their Dutch citation.
+AvgGround = Literal["6.1.a", "6.1.b", "6.1.c", "6.1.d", "6.1.e", "6.1.f"]
+AVG_GROUNDS: dict[str, str] = {
+    "6.1.a": "AVG art. 6 lid 1 sub a (toestemming)",
+    "6.1.b": "AVG art. 6 lid 1 sub b (overeenkomst)",
+    "6.1.c": "AVG art. 6 lid 1 sub c (wettelijke verplichting)",
+    "6.1.d": "AVG art. 6 lid 1 sub d (vitaal belang)",
+    "6.1.e": "AVG art. 6 lid 1 sub e (taak van algemeen belang)",
+    "6.1.f": "AVG art. 6 lid 1 sub f (gerechtvaardigd belang)",
+}
+# What else the processing needs beyond art. 6: the exceptions for special categories
+# (art. 9), for criminal-law data (art. 10 with UAVG art. 33) and for research (art. 89).
+SpecialGround = Literal["9.2.g", "9.2.j", "10", "89"]
+SPECIAL_GROUNDS: dict[str, str] = {
+    "9.2.g": "AVG art. 9 lid 2 sub g (zwaarwegend algemeen belang)",
+    "9.2.j": "AVG art. 9 lid 2 sub j (wetenschappelijk onderzoek)",
+    "10": "AVG art. 10 jo. UAVG art. 33 (strafrechtelijke gegevens)",
+    "89": "AVG art. 89 (waarborgen bij wetenschappelijk onderzoek)",
+}
+# The national laws and agreements a purpose may cite, by code: a closed list, so that a
+# register entry never cites a law by a misspelt or ambiguous name.
+LawCode = Literal["uavg", "wgs", "leerplichtwet", "wpg", "wjsg", "jeugdwet", "wmo2015",
+                  "participatiewet", "gemeentewet", "convenant-zvh"]
+LAWS: dict[str, str] = {
+    "uavg": "Uitvoeringswet Algemene verordening gegevensbescherming",
+    "wgs": "Wet gemeentelijke schuldhulpverlening",
+    "leerplichtwet": "Leerplichtwet 1969",
+    "wpg": "Wet politiegegevens",
+    "wjsg": "Wet justitiële en strafvorderlijke gegevens",
+    "jeugdwet": "Jeugdwet",
+    "wmo2015": "Wet maatschappelijke ondersteuning 2015",
+    "participatiewet": "Participatiewet",
+    "gemeentewet": "Gemeentewet",
+    "convenant-zvh": "Convenant Zorg- en Veiligheidshuis",
+}
+_ARTICLE = re.compile(r"^[\w .,()/-]{1,60}$")
+
+
+class LegalSource(BaseModel):
+    """A national law (or the covenant) and, where one applies, its article."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    law: LawCode
+    article: str = ""
+
+    @field_validator("article")
+    @classmethod
+    def _article_shape(cls, v: str) -> str:
+        if v and not _ARTICLE.match(v):
+            raise ValueError("article must be a short reference such as 'art. 39f' "
+                             "(letters, digits, spaces and . , ( ) / -)")
+        return v
+
+    @property
+    def citation(self) -> str:
+        return f"{LAWS[self.law]}, {self.article}" if self.article else LAWS[self.law]
+
+
+class LegalBasis(BaseModel):
+    """The legal basis of a purpose, for the audit record, the processing register and the
+    DPIA (``hitmachine dpia``): one art. 6 ground, the further grounds the data need, and
+    at least one national source that makes the task (or the research) lawful."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ground: AvgGround
+    special: tuple[SpecialGround, ...] = ()
+    sources: tuple[LegalSource, ...] = Field(min_length=1)
+
+    @field_validator("special")
+    @classmethod
+    def _special_once(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("names a ground more than once")
+        return v
+
+    @property
+    def citation(self) -> str:
+        """One line, as the audit record keeps it: ``AVG art. 6 lid 1 sub e; ...``."""
+        parts = [AVG_GROUNDS[self.ground].split(" (")[0]]
+        parts += [SPECIAL_GROUNDS[s].split(" (")[0] for s in self.special]
+        parts += [s.citation for s in self.sources]
+        return "; ".join(parts)
+
+    def __str__(self) -> str:
+        return self.citation
+
+
 class Purpose(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     description: str
-    legal_basis: str
+    legal_basis: LegalBasis
     # Only a research replay may ask "as on date X"; live work always asks about today.
     allows_reference_date: bool = False
     # Issue 16: whether a disclosed hit under this purpose tells the agency that has it (a
@@ -100,22 +190,38 @@ DEFAULT_AGENCIES: tuple[Agency, ...] = (
            contact="Reclassering, unit Veiligheidshuis 088 804 1000"),
 )
 
+# Casework of the Veiligheidshuis: a public task (art. 6(1)(e)) of the municipality and its
+# partners. A hit at the OM or the Reclassering reveals involvement with criminal law, so
+# art. 10 with UAVG art. 33 applies too; the partners may share under their own laws
+# (schuldhulp: Wgs; leerplicht: Leerplichtwet; OM and Reclassering: Wjsg art. 39f for a
+# samenwerkingsverband) and the covenant binds them. The privacy officer checks the articles
+# against the local covenant before going live; the configuration can replace all of it.
+_CASE_WORK = LegalBasis(ground="6.1.e", special=("10",), sources=(
+    LegalSource(law="convenant-zvh", article="art. 5"),
+    LegalSource(law="wgs"),
+    LegalSource(law="leerplichtwet"),
+    LegalSource(law="wjsg", article="art. 39f"),
+    LegalSource(law="uavg", article="art. 33"),
+))
+
 DEFAULT_PURPOSES: tuple[Purpose, ...] = (
     Purpose(code="casusoverleg",
             description="Weging en screening van een casus voor het casusoverleg van het "
                         "Veiligheidshuis",
-            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5 (experiment d)",
-            signals=True),
+            legal_basis=_CASE_WORK, signals=True),
     Purpose(code="partnervraag",
             description="Vraag van een ketenpartner over betrokkenheid van andere partners "
                         "bij een persoon of huishouden",
-            legal_basis="AVG art. 6 lid 1 sub e; Convenant Veiligheidshuis, art. 5",
-            signals=True),
+            legal_basis=_CASE_WORK, signals=True),
     Purpose(code="replay",
             description="Wetenschappelijke herhaling van de handmatige Hitmachine-test",
-            legal_basis="AVG art. 89; Convenant Veiligheidshuis, art. 9 (evaluatie)",
+            legal_basis=LegalBasis(ground="6.1.e", special=("10", "89"), sources=(
+                LegalSource(law="convenant-zvh", article="art. 9 (evaluatie)"),
+                LegalSource(law="uavg", article="art. 24"))),
             allows_reference_date=True, follow_up_max_days=0),
 )
 
 
-__all__ = ["DEFAULT_AGENCIES", "DEFAULT_PURPOSES", "Agency", "DisclosureRule", "Purpose"]
+__all__ = ["AVG_GROUNDS", "DEFAULT_AGENCIES", "DEFAULT_PURPOSES", "LAWS", "SPECIAL_GROUNDS",
+           "Agency", "AvgGround", "DisclosureRule", "LawCode", "LegalBasis", "LegalSource",
+           "Purpose", "SpecialGround"]

@@ -1,19 +1,22 @@
 """The exception hierarchy of Hitmachine.
 
-Every error the service raises on purpose is one of these; the API maps them to RFC 9457
-problem documents in one place (``hitmachine.http.api.problems``) and the CLI prints them as
+Every error the service raises on purpose is one of these. They know nothing of HTTP: the
+one table in ``hitmachine.core.problems`` gives each its status and problem title, for the
+API, the web pages and the key service alike, and the CLI prints them as one-line
 diagnostics. No message ever contains the offending *value*: an identifier may be what
 was wrong, and error texts end up in logs and on screens.
 
     HitmachineError
-    ├── InvalidInput          422  a field is wrong (names the field, never echoes it)
-    ├── NotFound              404  no such sync, record, token, ...
-    ├── Conflict              409  the request does not fit the current state
-    ├── AuthenticationFailed  401  missing, unknown, expired or revoked credentials
-    ├── Forbidden             403  valid credentials, but not for this
-    ├── LimitExceeded         413 / 429  a configured resource limit was crossed
-    ├── InvalidProof          422  a Merkle proof or checkpoint does not verify
-    └── Unavailable           503  a dependency failed (for instance the audit write)
+    ├── InvalidInput          a field is wrong (names the field, never echoes it)
+    ├── NotFound              no such sync, record, token, ...
+    ├── Conflict              the request does not fit the current state
+    ├── AuthenticationFailed  missing, unknown, expired or revoked credentials
+    ├── Forbidden             valid credentials, but not for this
+    ├── LimitExceeded         a rate limit, budget or count was crossed
+    │   └── TooLarge          a request body or batch is larger than accepted
+    ├── InvalidProof          a Merkle proof or checkpoint does not verify
+    ├── Damaged               stored state fails its own integrity check
+    └── Unavailable           a dependency failed (for instance the audit write)
 """
 
 from __future__ import annotations
@@ -36,10 +39,6 @@ class FieldError:
 class HitmachineError(Exception):
     """Base class of every deliberate Hitmachine error."""
 
-    status: int = 500
-    title: str = "Internal error"
-    code: str = "internal"
-
     def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -47,9 +46,7 @@ class HitmachineError(Exception):
 
 
 class InvalidInput(HitmachineError):
-    status = 422
-    title = "Invalid input"
-    code = "invalid-input"
+    """A field is wrong; ``errors`` lists every wrong field, each named, never echoed."""
 
     def __init__(self, field: str, message: str, *, errors: list[FieldError] | None = None) -> None:
         errs = list(errors) if errors else [FieldError(field, message)]
@@ -68,51 +65,45 @@ class InvalidInput(HitmachineError):
 
 
 class NotFound(HitmachineError):
-    status = 404
-    title = "Not found"
-    code = "not-found"
+    """No such sync, record, token, account, ..."""
 
 
 class Conflict(HitmachineError):
-    status = 409
-    title = "Conflict"
-    code = "conflict"
+    """The request does not fit the current state."""
 
 
 class AuthenticationFailed(HitmachineError):
-    status = 401
-    title = "Authentication required"
-    code = "unauthenticated"
+    """Missing, unknown, expired or revoked credentials."""
 
 
 class Forbidden(HitmachineError):
-    status = 403
-    title = "Forbidden"
-    code = "forbidden"
+    """Valid credentials, but not for this."""
 
 
 class LimitExceeded(HitmachineError):
-    status = 429
-    title = "Limit exceeded"
-    code = "limit-exceeded"
+    """A rate limit, a budget or a count was crossed; ``retry_after`` seconds when known."""
 
-    def __init__(self, detail: str, *, status: int = 429, field: str | None = None,
+    def __init__(self, detail: str, *, field: str | None = None,
                  retry_after: int | None = None) -> None:
         super().__init__(detail, errors=[FieldError(field, detail)] if field else None)
-        self.status = status
         self.retry_after = retry_after
 
 
+class TooLarge(LimitExceeded):
+    """A request body or batch larger than the configured maximum (not a matter of time)."""
+
+
+class Damaged(HitmachineError):
+    """Stored state disagrees with itself (a record with its leaf hash, the tree with the
+    records): somebody changed the database. Not the caller's fault, and not temporary."""
+
+
 class InvalidProof(HitmachineError):
-    status = 422
-    title = "Invalid proof"
-    code = "invalid-proof"
+    """A Merkle proof or checkpoint that does not verify."""
 
 
 class Unavailable(HitmachineError):
-    status = 503
-    title = "Service unavailable"
-    code = "unavailable"
+    """A dependency failed (the database, the audit write, the key service)."""
 
 
 def settings_problem(exc: ValidationError, prefix: str) -> InvalidInput:
@@ -124,11 +115,10 @@ def settings_problem(exc: ValidationError, prefix: str) -> InvalidInput:
     return InvalidInput.many(errors)
 
 
-
 __all__ = [
-    "settings_problem",
     "AuthenticationFailed",
     "Conflict",
+    "Damaged",
     "FieldError",
     "Forbidden",
     "HitmachineError",
@@ -136,5 +126,7 @@ __all__ = [
     "InvalidProof",
     "LimitExceeded",
     "NotFound",
+    "TooLarge",
     "Unavailable",
+    "settings_problem",
 ]

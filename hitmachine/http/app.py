@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from hitmachine import __version__
 from hitmachine.http import web
-from hitmachine.http.api import docs, problems
+from hitmachine.http.api import contract, docs, problems
 from hitmachine.http.api import metrics as metrics_route
 from hitmachine.http.api.middleware import (
     BodyLimitMiddleware,
@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         app.state.ctx = ctx
     problems.install(app)
     generate = app.openapi  # FastAPI caches the document; ours post-processes it once
-    app.openapi = lambda: app.openapi_schema or problems.document(generate())  # type: ignore[method-assign]
+    app.openapi = lambda: app.openapi_schema or contract.document(generate(), settings)  # type: ignore[method-assign]
+    app.include_router(contract.router)  # GET /v1/openapi.json
     for module in (health, catalogue, queries, publish, signals, audit, admin):
         app.include_router(module.router)
         if module is queries and settings.bench_endpoint:
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         app.include_router(metrics_route.router)  # GET /metrics, not in the OpenAPI document
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)  # JSON request log and HTTP metrics
-    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries an id
+    # Outermost: every response carries an id and the API version (docs/api.md).
+    app.add_middleware(RequestIdMiddleware, version=__version__)
     return app
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -22,6 +23,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from hitmachine.services import audit
+from hitmachine.store import audit_tree
 
 if TYPE_CHECKING:
     from hitmachine.services.context import Context
@@ -46,20 +50,9 @@ class AuditLag(Collector):
         self.ctx = ctx
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from sqlalchemy import func, select
-
-        from hitmachine.core.clock import utc_now
-        from hitmachine.store.schema import audit_records as t
-
         with self.ctx.db.read() as conn:
-            pending, oldest = conn.execute(
-                select(func.count(), func.min(t.c.recorded_at)).where(t.c.seq.is_(None))).one()
-        age = 0.0
-        if oldest:
-            from datetime import datetime
-
-            age = max(0.0, (utc_now() - datetime.fromisoformat(
-                str(oldest).replace("Z", "+00:00"))).total_seconds())
+            pending = audit_tree.pending_count(conn)
+        age = audit.pending_seconds(self.ctx)
         yield GaugeMetricFamily("hitmachine_audit_pending_records",
                                 "Audit records not yet integrated into the Merkle tree",
                                 value=pending)
@@ -74,8 +67,6 @@ def render(ctx: "Context") -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        from prometheus_client import REGISTRY
-
         for collector in _own(REGISTRY):
             registry.register(collector)
     registry.register(AuditLag(ctx))

@@ -194,7 +194,7 @@ def decide(ctx: Context, principal: Principal, query: HouseholdQuery, prepared: 
     record = AuditRecord.by(
         principal, "query.household", request_id,
         Outcome.HIT if union else Outcome.NO_HIT,
-        purpose=prepared.purpose.code, legal_basis=prepared.purpose.legal_basis,
+        purpose=prepared.purpose.code, legal_basis=prepared.purpose.legal_basis.citation,
         case_reference=query.case_reference,
         subjects=_audit_subjects(prepared.per_version[prepared.primary_version], answers),
         agencies=union,

@@ -16,12 +16,9 @@ verification each and give the same answer, so neither the answer nor its time t
 whether an account exists or is locked.
 
 Sign-in is pluggable: an ``Authenticator`` decides *who* is signing in; starting the
-session (``hitmachine.http.web.sessions.start``) is the same whatever decided it. Today there
-is ``LocalPasswordAuthenticator``; an OpenID Connect authenticator would be a second
-implementation (authorization-code flow with PKCE against the municipality's identity
-provider: a route that redirects there, and a callback that passes the ``code`` and
-``state`` to ``authenticate`` as its credentials and maps the verified ID token to a
-``User``, its role from a group claim).
+session (``hitmachine.http.web.sessions.start``) is the same whatever decided it. Here is
+``LocalPasswordAuthenticator``; single sign-on with the municipality's identity provider
+(OpenID Connect) is ``hitmachine.services.oidc``, whose accounts have no password.
 """
 
 from __future__ import annotations
@@ -42,10 +39,11 @@ from sqlalchemy import Connection
 from hitmachine.core import text
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.clock import iso_utc, utc_now
-from hitmachine.core.errors import InvalidInput, NotFound
+from hitmachine.core.errors import Conflict, InvalidInput, NotFound
 from hitmachine.core.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log
+from hitmachine.store import oidc as oidc_store
 from hitmachine.store import users as store
 from hitmachine.store.users import User
 
@@ -130,6 +128,9 @@ def set_password(ctx: Context, principal: Principal, name: str, password: str,
     now = iso_utc(utc_now())
     with ctx.db.write() as conn:
         user = _existing(conn, name)
+        if oidc_store.is_external(conn, user.id):
+            # A password would be a second way in that the identity provider cannot close.
+            raise Conflict("this account signs in with single sign-on and has no password")
         user = store.update_user(conn, user.id, password_hash=password_hash,
                                  password_changed_at=now, failed_attempts=0, locked_until=None)
         ended = store.delete_user_sessions(conn, user.id)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select
 from hitmachine.core.auditlog.encoding import LEAF_FIELDS, PRUNED_VALUES, leaf_data_from_values
 from hitmachine.core.auditlog.merkle import CompactRange, leaf_hash
 from hitmachine.core.clock import utc_now_iso
-from hitmachine.core.errors import Conflict
+from hitmachine.core.errors import Damaged
 from hitmachine.store.database import Database
 from hitmachine.store.schema import audit_checkpoints, audit_records
 
@@ -60,7 +60,7 @@ LEAF_COLUMNS = (_c.seq, _c.id, _c.leaf_hash, _c.pruned, *(_c[f] for f in LEAF_FI
 _PENDING_COLUMNS = (_c.id, *(_c[f] for f in LEAF_FIELDS))
 
 
-class TreeDamaged(Conflict):
+class TreeDamaged(Damaged):
     """The stored tree state disagrees with the records: somebody changed the database."""
 
 
@@ -243,6 +243,11 @@ def oldest_pending(conn: Connection) -> str | None:
     of the partial index), or None when nothing waits."""
     return conn.execute(select(_c.recorded_at).where(_c.seq.is_(None))
                         .order_by(_c.id).limit(1)).scalar()
+
+
+def pending_count(conn: Connection) -> int:
+    """How many records wait to be sequenced (the partial index on pending records)."""
+    return int(conn.execute(select(func.count()).where(_c.seq.is_(None))).scalar_one())
 
 
 def sequenced_count(conn: Connection) -> tuple[int, int]:

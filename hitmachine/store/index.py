@@ -66,7 +66,7 @@ def open_sync(conn: Connection, *, agency: str, key_version: int, ttl_seconds: i
         syncs.c.agency == agency, syncs.c.status == "open")).scalar_one()
     if open_count >= max_open:
         raise LimitExceeded(f"agency already has {open_count} open syncs; commit or abandon "
-                            "one first", status=429, field="agency")
+                            "one first", field="agency")
     now = utc_now()
     public_id = str(uuid.uuid4())
     values = {"public_id": public_id, "agency": agency, "key_version": key_version,

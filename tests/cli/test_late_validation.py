@@ -44,6 +44,7 @@ def serve(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     ("HITMACHINE_TIMEZONE", "Europe/Amsterdm", "is not a known time zone"),
     ("HITMACHINE_SIGN_IN_LIMIT_TOTAL", "60/minuet", "is not a rate limit"),
     ("HITMACHINE_LOG_LEVEL", "loud", "is not a log level"),
+    ("HITMACHINE_OIDC_ISSUER", "htp://idp.gemeente.example", "is not an https URL"),
 ])
 def test_serve_refuses_a_bad_setting_in_one_line(initialised: Path, variable: str, value: str,
                                                  said: str) -> None:

@@ -36,9 +36,10 @@ OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations(
 EXAMPLES = int(os.environ.get("HITMACHINE_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
-# The token that may call each operation (by path prefix); every other role is tried too.
-PERMITTED = [("/v1/admin", "admin"), ("/v1/publish", "adapter:om"),
-             ("/v1/audit", "privacy-officer"), ("/v1/queries", "coordinator"), ("/", "partner:om")]
+# The token that may call each operation (by path prefix; the document's paths are relative
+# to its server URL /v1); every other role is tried too.
+PERMITTED = [("/admin", "admin"), ("/publish", "adapter:om"),
+             ("/audit", "privacy-officer"), ("/queries", "coordinator"), ("/", "partner:om")]
 ALL_ROLES = ["coordinator", "privacy-officer", "admin", "adapter:om", "partner:om"]
 
 
@@ -83,4 +84,6 @@ def test_operation_survives_fuzzing(label: str, client: TestClient, tokens: Toke
             if type(exc).__name__ == "Unsatisfiable" and mode is GenerationMode.NEGATIVE:
                 continue  # nothing in this operation can be made invalid (no parameters)
             raise
-    assert seen, label
+    # Some answer of the route itself, not only the 404 of a wrong URL (the document's paths
+    # are relative to its server URL: a client that ignored it would get nothing else).
+    assert seen - {404}, (label, seen)

@@ -371,10 +371,23 @@ def test_a_coordinator_cannot_open_privacy_officer_pages(page: Page) -> None:
     expect(page.get_by_role("navigation", name="Hoofdmenu").get_by_role("link")).to_have_text(
         ["Vraag stellen", "Meldingen"])
     for path in ("/audit", "/audit/verifieren", "/audit/betrokkene", "/statistieken",
-                 "/audit/export?formaat=csv", "/beheer/gebruikers"):
+                 "/audit/export?formaat=csv", "/beheer/gebruikers", "/dpia", "/dpia.md"):
         response = page.goto(path)
         assert response is not None and response.status == 403, path
         expect(page.get_by_role("heading", level=1)).to_have_text("Geen toegang")
+
+
+def test_the_privacy_officer_opens_the_dpia_from_the_menu_and_prints_it(page: Page) -> None:
+    sign_in(page, OFFICER)
+    page.get_by_role("navigation", name="Hoofdmenu").get_by_role("link", name="DPIA").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Beschrijving van de verwerking (DPIA)")
+    expect(page.get_by_role("heading", level=2)).to_have_count(9)
+    expect(page.get_by_role("table", name="Ketenpartners en verstrekkingsregels")).to_be_visible()
+    page.emulate_media(media="print")  # the printed page: no menu, header or download link
+    expect(page.get_by_role("navigation", name="Hoofdmenu")).to_be_hidden()
+    expect(page.get_by_role("link", name="Download als Markdown")).to_be_hidden()
+    expect(page.get_by_role("table", name="Tegenstanders")).to_be_visible()
 
 
 def test_a_form_post_without_csrf_token_is_refused(page: Page, console: Console) -> None:
@@ -635,6 +648,8 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
     check(page, "betrokkene-overzicht")
     page.goto("/statistieken")
     check(page, "statistieken")
+    page.goto("/dpia")
+    check(page, "dpia")
     ctx.close()
 
     ctx, page = context()

@@ -33,6 +33,7 @@ PAGES = {  # path -> roles that may open it
     "/audit": {"privacy-officer"},
     "/statistieken": {"privacy-officer"},
     "/audit/betrokkene": {"privacy-officer"},
+    "/dpia": {"privacy-officer"},
     "/beheer/gebruikers": {"admin"},
 }
 
@@ -378,6 +379,28 @@ def test_statistics_page_draws_charts_and_is_audited(web: TestClient, ctx: Conte
     assert r.status_code == 422 and 'href="#tot"' in r.text
     r = officer.get("/statistieken?van=2000-01-01&tot=2000-01-31")
     assert r.status_code == 200 and "geen vragen" in r.text
+
+
+def test_the_dpia_page_and_its_markdown_are_audited(web: TestClient, ctx: Context) -> None:
+    sign_in(web, "privacy-officer")
+    assert '<a href="/dpia">DPIA</a>' in web.get("/audit").text
+    r = web.get("/dpia")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.text.count("<h2 id=") == 9 and r.text.count("<table>") == 9
+    assert 'href="/dpia.md"' in r.text and "Wet gemeentelijke schuldhulpverlening" in r.text
+    md = web.get("/dpia.md")
+    assert md.status_code == 200 and md.headers["content-type"].startswith("text/markdown")
+    assert md.text.startswith("# Beschrijving van de verwerking") and "attachment" in \
+        md.headers["content-disposition"]
+    reads = records(ctx, "dpia.read")
+    assert [r["detail"]["via"] for r in reads] == ["web", "web-md"]
+    assert all(r["actor"] == "Priya Privacy" for r in reads)
+    assert [s["detail"]["via"] for s in records(ctx, "audit.statistics")] == ["dpia-web",
+                                                                            "dpia-web-md"]
+    coordinator = TestClient(web.app)
+    sign_in(coordinator, "coordinator")
+    assert coordinator.get("/dpia.md").status_code == 403
+    assert len(records(ctx, "dpia.read")) == 2
 
 
 # --- issue 14 item 12: the texts on the pages ---------------------------------------------

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitmachine.core.auditlog.record import CLIENT_REQUEST_ID
+from hitmachine.services import metrics
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 # Request ids need to be unique, not secret: a per-process random generator seeded from the
@@ -32,20 +33,25 @@ def _new_id() -> str:
 class RequestIdMiddleware:
     """Give every request an id of the server's own, echo it in the response's
     ``X-Request-ID``, and keep it in ``scope["state"]`` for the audit record and the logs.
+    Every response also gets ``API-Version`` with the full ``version`` (NLGov API Design
+    Rules /core/version-header): here, because this layer is outermost and already touches
+    every response's headers, which costs less than another layer would.
 
     A client's ``X-Request-ID`` never becomes the request id: two clients could then share
     one, or one could pick another's. If it is sane (``_CLIENT_ID``: 8 to 64 of
     ``A-Z a-z 0-9 . _ -``) it is kept as ``client_request_id``, which the audit record
     carries in its detail so a client can still find its own request; otherwise dropped."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, version: str) -> None:
         self.app = app
+        self.version = version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rid = _new_id()
+        version = self.version
         client_id = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -59,7 +65,9 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = rid
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                headers["API-Version"] = version
             await send(message)
 
         # Copied into the threads of sync routes, like every context variable.
@@ -98,7 +106,6 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from hitmachine.services import metrics
 
         start = time.perf_counter()
         status = 500

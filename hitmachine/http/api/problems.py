@@ -18,11 +18,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hitmachine import __version__
 from hitmachine.core.auditlog.record import Outcome
 from hitmachine.core.errors import FieldError, HitmachineError, Unavailable
 from hitmachine.core.principal import ANONYMOUS
+from hitmachine.core.problems import problem_kind
 from hitmachine.http.api.auth import principal_for_failure
 from hitmachine.http.peer import client_address
+from hitmachine.http.schemas import Problem
 from hitmachine.services import denials
 from hitmachine.services import query as query_service
 
@@ -72,21 +75,23 @@ def _respond(request: Request, status: int, title: str, detail: str, code: str,
     try:
         _audit_failure(request, status, errors)
     except Unavailable as exc:
-        return problem(503, exc.title, exc.detail, code=exc.code, request=request)
+        kind = problem_kind(exc)
+        return problem(kind.status, kind.title, exc.detail, code=kind.code, request=request)
     return problem(status, title, detail, code=code, request=request, errors=errors,
                    headers=headers)
 
 
 def handle_hitmachine_error(request: Request, exc: HitmachineError) -> JSONResponse:
+    kind = problem_kind(exc)
     headers = None
-    if exc.status == 401:
+    if kind.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="hitmachine"'}
     retry = getattr(exc, "retry_after", None)
     if retry is not None:
         headers = {"Retry-After": str(retry)}
-    if exc.status == 503:
-        return problem(503, exc.title, exc.detail, code=exc.code, request=request)
-    return _respond(request, exc.status, exc.title, exc.detail, exc.code, exc.errors, headers)
+    if kind.status >= 500:  # not the caller's doing: nothing of theirs to audit as refused
+        return problem(kind.status, kind.title, exc.detail, code=kind.code, request=request)
+    return _respond(request, kind.status, kind.title, exc.detail, kind.code, exc.errors, headers)
 
 
 def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,8 +147,11 @@ def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the type only: a message may quote data, and data may be an identifier.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
               _route_path(request))
+    # Starlette sends this answer from outside every middleware of ours, so the headers
+    # RequestIdMiddleware gives every other response are set here.
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
-                   code="internal", request=request)
+                   code="internal", request=request,
+                   headers={"X-Request-ID": request_id(request), "API-Version": __version__})
 
 
 def _field_error(err: Any) -> FieldError:
@@ -178,7 +186,6 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     if "Problem" not in schemas:
-        from hitmachine.http.schemas import Problem
 
         schemas["Problem"] = Problem.model_json_schema()
     return spec

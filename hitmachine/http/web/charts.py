@@ -16,7 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from hitmachine.http.web.statistics import Statistics
+from hitmachine.services.statistics import Statistics
 
 BLUE = "#01689B"        # lintblauw
 DARK_BLUE = "#154273"   # donkerblauw

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hitmachine.core.errors import HitmachineError, LimitExceeded, Unavailable
+from hitmachine.core.problems import problem_kind
 from hitmachine.http.web.render import navigation, render
 from hitmachine.http.web.sessions import COOKIE
 from hitmachine.http.web.user import WebUser
@@ -195,7 +196,8 @@ class WebRoute(APIRoute):
                           request.method, self.path)
                 return problem_page(request, 503)
             except HitmachineError as exc:
-                return problem_page(request, exc.status if exc.status in PAGES else 400)
+                status = problem_kind(exc).status
+                return problem_page(request, status if status in PAGES else 400)
             except Exception as exc:
                 log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
                           self.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -32,6 +34,7 @@ NAVIGATION = (
     ("/audit/verifieren", "Keten verifiëren", Permission.READ_AUDIT),
     ("/audit/betrokkene", "Inzageverzoek", Permission.READ_AUDIT),
     ("/statistieken", "Statistieken", Permission.READ_AUDIT),
+    ("/dpia", "DPIA", Permission.READ_AUDIT),
     ("/beheer/gebruikers", "Gebruikers", Permission.ADMIN),
 )
 
@@ -82,13 +85,40 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%"
 
 
+def _cell(value: object) -> str:
+    """Text for a Markdown table cell: a "|" would end the cell, a line break the row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+_INLINE = re.compile(r"\*\*(.+?)\*\*|\*(.+?)\*|`(.+?)`")
+
+
+def _inline_markdown(text: str) -> Markup:
+    """The inline Markdown of a table cell kept in Markdown (strong, emphasis, code) as
+    HTML; everything else escaped."""
+    out, last = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(escape(text[last:m.start()]))
+        strong, em, code = m.groups()
+        if strong is not None:
+            out.append(Markup("<strong>%s</strong>") % strong)
+        elif em is not None:
+            out.append(Markup("<em>%s</em>") % em)
+        else:
+            out.append(Markup("<code>%s</code>") % code)
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(("html",)),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(static=static_url)
     env.filters.update(local_time=local_time, date=_date, number=_number,
                        event_label=texts.event_label, outcome_label=texts.outcome_label,
-                       role_label=texts.role_label, basis_label=lambda b: texts.BASIS.get(b, b))
+                       role_label=texts.role_label, basis_label=lambda b: texts.BASIS.get(b, b),
+                       cell=_cell, inline_md=_inline_markdown)
     env.globals.update(percent=_percent)
     return env
 

@@ -90,6 +90,7 @@ EVENTS = {
     "audit.checkpoint": "Checkpoint ondertekend",
     "audit.subject": "Inzageverzoek betrokkene",
     "audit.statistics": "Statistieken ingezien",
+    "dpia.read": "DPIA-beschrijving ingezien",
     "audit.proof": "Bewijs opgevraagd",
     "publish.open": "Publicatie geopend",
     "publish.batch": "Publicatie: deel ontvangen",

@@ -24,5 +24,5 @@ def list_purposes(ctx: CtxDep, principal: Reader) -> list[PurposeOut]:
     """The purposes the caller may ask: research purposes (replays) for a researcher token
     only, and only those to it."""
     research = principal.may_research()
-    return [PurposeOut(code=p.code, description=p.description, legal_basis=p.legal_basis)
+    return [PurposeOut(code=p.code, description=p.description, legal_basis=p.legal_basis.citation)
             for p in ctx.purposes.values() if p.allows_reference_date == research]

@@ -1,5 +1,6 @@
 """The privacy officer's pages: the audit log, its export, verifying the chain, a data
-subject's records, and the statistics for the PIA. Each of them is itself audited.
+subject's records, the statistics for the PIA, and the processing description for the DPIA
+and the processing register. Each of them is itself audited.
 
 Filters travel in the query string (they name staff, events and case references, never
 a person); the data-subject form is posted, since it carries an identifier.
@@ -22,11 +23,11 @@ from starlette.responses import Response, StreamingResponse
 from hitmachine.core.clock import local_today, utc_now
 from hitmachine.core.errors import InvalidInput
 from hitmachine.core.identity import Identity, normalise_identity
-from hitmachine.http.web import auditview, charts, statistics
+from hitmachine.http.web import auditview, charts
 from hitmachine.http.web.deps import PrivacyOfficer
 from hitmachine.http.web.errors import WebRoute
 from hitmachine.http.web.forms import Errors, dutch_date, iso_date
-from hitmachine.http.web.render import render
+from hitmachine.http.web.render import NO_STORE, render, render_text
 from hitmachine.http.web.texts import (
     EVENTS,
     MEMBER_FIELDS,
@@ -36,6 +37,7 @@ from hitmachine.http.web.texts import (
 )
 from hitmachine.http.web.user import WebUser
 from hitmachine.services import audit as audit_service
+from hitmachine.services import dpia, statistics
 from hitmachine.services import signals as signal_service
 from hitmachine.store.audit_log import AuditFilter
 
@@ -365,15 +367,8 @@ def statistics_page(request: Request, web: PrivacyOfficer) -> Response:
         errors.add("van", "Kies een periode van hoogstens vijf jaar.")
     stats = figures = None
     if not errors:
-        start, end = auditview.local_day_bounds(since, until, ctx.settings.timezone)
-        assert start is not None and end is not None
-        labels = {code: p.description for code, p in ctx.purposes.items()}
-        with ctx.db.read() as conn:
-            stats = statistics.compute(conn, since=since, until=until, since_utc=start,
-                                       until_utc=end, timezone=ctx.settings.timezone,
-                                       purpose_labels=labels)
-        audit_service.record_statistics(ctx, web.principal, web.request_id, since=since,
-                                        until=until, queries=stats.total, via="web")
+        stats = statistics.read(ctx, web.principal, web.request_id, since=since,
+                                until=until, via="web")
         if stats.total:
             figures = {"week": charts.weekly(stats), "doel": charts.per_purpose(stats),
                        "gebruiker": charts.per_actor(stats), "treffer": charts.hit_share(stats),
@@ -417,6 +412,24 @@ def _statistics_tables(stats: statistics.Statistics) -> dict[str, list[list[str]
                          for g in stats.per_purpose],
         "actor_rows": [[g.label, n(g.total), n(g.hits)] for g in stats.per_actor],
     }
+
+
+# --- DPIA -------------------------------------------------------------------------------
+
+@router.get("/dpia")
+def dpia_page(request: Request, web: PrivacyOfficer) -> Response:
+    """The processing description, printable (app.css's print rules hide the page's frame)."""
+    described = dpia.describe(web.ctx, web.principal, web.request_id, via="web")
+    return render(request, "dpia.html", web.page(title="DPIA", d=described))
+
+
+@router.get("/dpia.md")
+def dpia_markdown(web: PrivacyOfficer) -> Response:
+    described = dpia.describe(web.ctx, web.principal, web.request_id, via="web-md")
+    return Response(render_text("dpia.md", {"d": described}),
+                    media_type="text/markdown; charset=utf-8", headers={
+                        "Cache-Control": NO_STORE,
+                        "Content-Disposition": 'attachment; filename="hitmachine-dpia.md"'})
 
 
 __all__ = ["FilterForm", "parse_filters", "router", "split_checkpoints"]

@@ -30,9 +30,10 @@ from hitmachine.http.web.deps import (
     request_id,
     safe_next,
 )
-from hitmachine.http.web.errors import CsrfRefused, WebRoute
+from hitmachine.http.web.errors import CsrfRefused, WebProblem, WebRoute
 from hitmachine.http.web.forms import Errors
 from hitmachine.http.web.render import local_time, render
+from hitmachine.http.web.routes import oidc as sso
 from hitmachine.http.web.sessions import WebSession
 from hitmachine.http.web.texts import SIGNOUT_REASONS
 from hitmachine.services import ratelimit
@@ -76,6 +77,8 @@ def sign_in_page(request: Request, current: SessionDep) -> Response:
 async def sign_in(request: Request, current: SessionDep) -> Response:
     ctx = get_ctx(request)
     rid = request_id(request)
+    if not ctx.settings.web_password_sign_in:
+        raise WebProblem(status=404)  # single sign-on only (HITMACHINE_WEB_PASSWORD_SIGN_IN)
     loaded, form = current
     token = form.get("csrf_token")
     if not (sessions.sign_in_csrf_matches(request, token) or (
@@ -135,8 +138,9 @@ def _too_many(request: Request, csrf_token: str, name: str, next_path: str | Non
 @router.post("/afmelden")
 def sign_out(request: Request, web: AnyUser) -> Response:
     ctx = get_ctx(request)
+    target = sso.after_sign_out(ctx, web.user) or "/aanmelden?reden=afgemeld"
     sessions.end(ctx, web.session, web.request_id)
-    response = RedirectResponse("/aanmelden?reden=afgemeld", status_code=303)
+    response = RedirectResponse(target, status_code=303)
     sessions.clear_cookie(response, request, ctx)
     return response
 
@@ -150,7 +154,8 @@ def _form(request: Request, csrf_token: str, *, name: str = "", errors: Errors |
     return render(request, "aanmelden.html", {
         "title": "Aanmelden", "user": None, "nav": [], "csrf_token": csrf_token,
         "errors": errors or Errors(), "name": name, "notice": notice, "next_path": next_path,
-        "refused": refused,
+        "refused": refused, "sso": sso.sign_in_choice(ctx),
+        "password_sign_in": ctx.settings.web_password_sign_in,
         "idle_minutes": ctx.settings.web_idle_timeout_minutes,
     }, status=status)
 

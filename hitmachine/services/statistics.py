@@ -4,6 +4,9 @@ Only answered household queries count (event ``query.household``, outcome ``hit`
 ``no_hit``): refused or invalid requests are not queries that disclosed anything. A
 query "with a hit" disclosed at least one agency; "multi-agency" means two or more
 agencies know the household (the answer's ``meerdere domeinen``).
+
+Showing them is audited (``audit.statistics``): ``read`` counts and records in one call, for
+the statistics page and the DPIA alike.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from hitmachine.core.clock import parse_iso_utc
+from hitmachine.core.clock import iso_utc, parse_iso_utc
+from hitmachine.core.principal import Principal
 from hitmachine.store.schema import audit_records
+
+if TYPE_CHECKING:
+    from hitmachine.services.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,26 @@ def compute(conn: Connection, *, since: dt.date, until: dt.date, since_utc: str,
     return stats
 
 
+def read(ctx: Context, principal: Principal, request_id: str, *, since: dt.date,
+         until: dt.date, via: str) -> Statistics:
+    """The figures of the local days ``since`` to ``until`` (inclusive), recorded as shown."""
+    from hitmachine.services import audit as audit_service
+
+    zone = ZoneInfo(ctx.settings.timezone)
+
+    def start_of(day: dt.date) -> str:
+        return iso_utc(dt.datetime.combine(day, dt.time.min, tzinfo=zone))
+
+    labels = {code: p.description for code, p in ctx.purposes.items()}
+    with ctx.db.read() as conn:
+        stats = compute(conn, since=since, until=until, since_utc=start_of(since),
+                        until_utc=start_of(until + dt.timedelta(days=1)),
+                        timezone=ctx.settings.timezone, purpose_labels=labels)
+    audit_service.record_statistics(ctx, principal, request_id, since=since, until=until,
+                                    queries=stats.total, via=via)
+    return stats
+
+
 def _json(text: str | None) -> object:
     try:
         return json.loads(text) if text else None
@@ -116,4 +144,4 @@ def _json(text: str | None) -> object:
         return None
 
 
-__all__ = ["GroupCount", "Statistics", "WeekCount", "compute", "iso_week"]
+__all__ = ["GroupCount", "Statistics", "WeekCount", "compute", "iso_week", "read"]
