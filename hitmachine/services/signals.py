@@ -87,7 +87,7 @@ def _created(ctx: Context, principal: Principal, signal: Signal, request_id: str
              ) -> AuditRecord:
     return AuditRecord.by(
         principal, "signal.create", request_id, Outcome.OK,
-        purpose=signal.purpose, legal_basis=purpose.legal_basis if purpose else None,
+        purpose=signal.purpose, legal_basis=purpose.legal_basis.citation if purpose else None,
         case_reference=signal.case_reference, subjects=tuple(subjects),
         agencies=(signal.recipient,) if signal.recipient in ctx.agencies else (),
         detail={"signal": signal.public_id, "kind": signal.kind, "recipient": signal.recipient})
@@ -187,7 +187,7 @@ def open_follow_up(conn: Connection, ctx: Context, principal: Principal, case_re
         members=members)
     record = AuditRecord.by(
         principal, "follow_up.open", request_id, Outcome.OK, purpose=prepared.purpose.code,
-        legal_basis=prepared.purpose.legal_basis, case_reference=case_reference,
+        legal_basis=prepared.purpose.legal_basis.citation, case_reference=case_reference,
         agencies=answer.agencies,
         detail={"follow_up": follow_up.public_id, "days": days,
                 "expires_at": follow_up.expires_at, "members": len(prepared.identities)})
@@ -267,7 +267,7 @@ def reevaluate(conn: Connection, ctx: Context, principal: Principal, agency: str
         new_signals.append(signal)
         records.append(AuditRecord.by(
             principal, "follow_up.change", request_id, Outcome.OK, purpose=follow_up.purpose,
-            legal_basis=purpose.legal_basis if purpose else None,
+            legal_basis=purpose.legal_basis.citation if purpose else None,
             case_reference=follow_up.case_reference, agencies=tuple(grown_set),
             detail={"follow_up": follow_up.public_id, "added": [agency],
                     "multi_agency": len(grown_set) >= 2, "signal": signal.public_id}))
