@@ -53,6 +53,7 @@ PERMISSION_TEXTS = {
     Permission.VERIFY_AUDIT: "de keten van het auditlog verifiëren",
     Permission.ADMIN: "tokens, sleutels en accounts beheren",
     Permission.READ_CATALOGUE: "de lijst van partners en doelen inzien",
+    Permission.READ_SIGNALS: "meldingen voor de eigen organisatie ophalen en afhandelen",
 }
 ROLE_NOTES = {
     Role.PARTNER: "alleen voor de eigen organisatie; bewijzen alleen over eigen auditregels",
