@@ -132,7 +132,7 @@ def test_the_command_list_is_not_cut_off() -> None:
     listed = text.split("Commands:")[1]
     assert "..." not in listed and "…" not in listed
     assert {line.split()[0] for line in listed.strip().splitlines()} == {
-        "sync", "status", "mappings"}
+        "sync", "status", "signals", "mappings"}
 
 
 # ----------------------------------------------------------------- messages (issue 14 item 8)
