@@ -22,12 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Ruff over all the code; mypy --strict over the packages and the tests (benchmarks/ are
-# scripts run by hand, checked by ruff only); import-linter checks the layering contracts.
+# Ruff over all the code; mypy --strict over the packages, the tools and the tests (benchmarks/
+# are scripts run by hand, checked by ruff only); import-linter checks the layering contracts.
 # Settings in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy hitmachine hitmachine_adapter hitmachine_keyservice tests
+	$(BIN)/mypy hitmachine hitmachine_adapter hitmachine_keyservice tools tests
 	$(BIN)/lint-imports
 
 # The NLGov API Design Rules linter (Logius' Spectral ruleset, tools/adr/) over the committed

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitmachine.core.agencies import DEFAULT_AGENCIES, DEFAULT_PURPOSES, Agency, Purpose
 from hitmachine.core.errors import HitmachineError, settings_problem
+from hitmachine.core.files import check_private
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -101,6 +102,9 @@ class Settings(BaseSettings):
     audit_integrate: bool = True
     audit_integrate_seconds: float = Field(default=0.5, gt=0, le=1)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=10)
+    # How often a running server looks whether `hitmachine keys rotate` (another process)
+    # rewrote the keyring; 0 looks on every query (one stat of the file).
+    keyring_check_seconds: float = Field(default=1.0, ge=0, le=60)
     retention_floor_days: int = Field(default=730, ge=1)
     retention_days: int = Field(default=730, ge=1)
 
@@ -396,8 +400,6 @@ def _check_rate_limit_storage(value: str) -> str:
 def _read_secret(path: Path) -> str:
     """One line from a secret file that only its owner may read (compose secrets are bind
     mounts with the host file's owner and mode; systemd credentials are 0400)."""
-    from hitmachine.core.keystore import check_private
-
     try:
         check_private(path)
         text = path.read_text(encoding="utf-8").strip()

@@ -30,8 +30,9 @@ from hitmachine_adapter.config import (
 from hitmachine_adapter.errors import EXIT_INTERRUPTED, AdapterError, AdapterUsageError
 from hitmachine_adapter.mapping import load_mapping, shipped_mappings
 from hitmachine_adapter.progress import Reporter
+from hitmachine_adapter.result import SyncResult
 from hitmachine_adapter.state import DeltaState, StateDir
-from hitmachine_adapter.sync import SyncResult, run
+from hitmachine_adapter.sync import run
 
 # Click's plain help (rich_markup_mode None): it wraps at word boundaries to the terminal
 # (COLUMNS), never cuts an option name, and shows "[default: ...]" in a help text as

@@ -168,7 +168,7 @@ class PublishClient:
     def signals(self, *, include_acked: bool = False) -> list[dict[str, Any]]:
         """The agency's signals (``hitmachine-adapter signals``)."""
         result: list[dict[str, Any]] = self._call(
-            "GET", "/v1/signals" + ("?include_acked=true" if include_acked else ""))
+            "GET", "/v1/signals" + ("?state=all" if include_acked else ""))
         return result
 
     def ack_signal(self, signal_id: str) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from hitmachine.core.errors import HitmachineError
-from hitmachine.core.keystore import check_private
+from hitmachine.core.files import check_private
+from hitmachine.core.files import read_token_file as _read_token_file
 from hitmachine_adapter.errors import AdapterUsageError
 from hitmachine_adapter.mapping import PLAIN, Mapping, load_mapping, shipped_mappings
 from hitmachine_adapter.source import is_database_url, sniff_plain
@@ -199,17 +200,9 @@ def _is_shipped_name(value: str) -> bool:
 
 def read_token_file(path: Path) -> str:
     try:
-        check_private(path)
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise AdapterUsageError(f"token file {path} does not exist") from None
-    except OSError as exc:
-        raise AdapterUsageError(f"cannot read token file {path}: {exc.strerror}") from None
+        return _read_token_file(path)
     except HitmachineError as exc:
-        raise AdapterUsageError(f"token file {exc.detail}") from None
-    if not token or "\n" in token:
-        raise AdapterUsageError(f"token file {path} must hold one token on one line")
-    return token
+        raise AdapterUsageError(exc.detail) from None
 
 
 def build_options(cli: dict[str, Any], config: Path | None) -> Options:

@@ -7,36 +7,29 @@ written, how the file is encoded and separated, which rows count (a filter, for 
 only open cases), and for a database the query.
 
 Loading checks everything up front and names the offending key, so that a typo in a mapping
-fails the run before anything is read, let alone sent. ``RowReader`` then turns a source
-row into the five parts ``normalise_identity`` takes, or says why it cannot: the reason
-names a field, never its value.
+fails the run before anything is read, let alone sent. ``RowReader``
+(``hitmachine_adapter.rows``) then turns a source row into the five parts
+``normalise_identity`` takes, or says why it cannot: the reason names a field, never its
+value.
 """
 
 from __future__ import annotations
 
 import codecs
 import datetime as dt
-import re
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from hitmachine.core.errors import FieldError, InvalidInput
+from hitmachine_adapter.dates import DateParser
 from hitmachine_adapter.errors import AdapterUsageError
-from hitmachine_adapter.names import expand_prefix, split_surname
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 FORMATS = ("csv", "tsv", "sql")
 FIELDS = ("bsn", "given_names", "prefix", "surname", "full_surname", "date_of_birth")
 PLAIN = "plain"
 PLAIN_COLUMNS = ("bsn", "given_names", "prefix", "surname", "date_of_birth")
-FILTERED = object()  # what RowReader.read returns for a row the filter leaves out
-REFERENCE_CHARS = 64  # a reference is a case or client number: longer is cut
 
 
 class MappingError(AdapterUsageError):
@@ -282,192 +275,5 @@ def _filter_text(value: Any) -> str:
     return str(value).strip().casefold()
 
 
-# --------------------------------------------------------------------------- dates
-
-_DIRECTIVES = {
-    "d": r"(?P<d>\d{1,2})", "m": r"(?P<m>\d{1,2})", "Y": r"(?P<Y>\d{4})",
-    "H": r"\d{1,2}", "M": r"\d{1,2}", "S": r"\d{1,2}", "f": r"\d{1,9}",
-}
-
-
-class DateParser:
-    """Birth dates written as the mapping's formats say: ``%d``, ``%m``, ``%Y`` and literal
-    characters (``%H``, ``%M``, ``%S``, ``%f`` allow a time part, which is ignored).
-    Two-digit years are refused: "01-02-03" is no birth date anyone can trust."""
-
-    def __init__(self, formats: Sequence[str]) -> None:
-        self.formats = tuple(formats)
-        self._patterns = [self.compile(f) for f in formats]
-        self.parse = lru_cache(maxsize=65536)(self._parse)
-
-    @staticmethod
-    def compile(fmt: str) -> re.Pattern[str]:
-        tokens: list[tuple[bool, str]] = []   # (is a directive, directive letter or literal)
-        i = 0
-        seen: set[str] = set()
-        while i < len(fmt):
-            ch = fmt[i]
-            if ch == "%":
-                if i + 1 >= len(fmt):
-                    raise ValueError("ends with a lone %")
-                d = fmt[i + 1]
-                if d == "y":
-                    raise ValueError("two-digit years (%y) are ambiguous for birth dates; use %Y")
-                if d not in _DIRECTIVES:
-                    raise ValueError(f"%{d} is not supported (use %d, %m, %Y and literals)")
-                if d in seen and d in "dmY":
-                    raise ValueError(f"%{d} appears twice")
-                seen.add(d)
-                tokens.append((d != "%", d))
-                i += 2
-            else:
-                tokens.append((False, ch))
-                i += 1
-        if not {"d", "m", "Y"} <= seen:
-            raise ValueError("needs %d, %m and %Y")
-        # Digits run together ("%Y%m%d": 19820310) only parse unambiguously at fixed widths.
-        packed = any(a[0] and b[0] for a, b in pairwise(tokens))
-        out = []
-        for is_directive, value in tokens:
-            if not is_directive:
-                out.append(r"\s+" if value == " " else re.escape(value if value != "%" else "%"))
-            elif packed and value in "dmHMS":
-                out.append(_DIRECTIVES[value].replace(r"\d{1,2}", r"\d{2}"))
-            else:
-                out.append(_DIRECTIVES[value])
-        return re.compile("".join(out))
-
-    def _parse(self, text: str) -> dt.date:
-        for pattern in self._patterns:
-            m = pattern.fullmatch(text)
-            if m is not None:
-                try:
-                    return dt.date(int(m["Y"]), int(m["m"]), int(m["d"]))
-                except ValueError:
-                    raise InvalidInput("date_of_birth", "is not an existing date") from None
-        shown = " or ".join(f.replace("%d", "dd").replace("%m", "mm").replace("%Y", "jjjj")
-                            for f in self.formats)
-        raise InvalidInput("date_of_birth", f"is not a date as the mapping says ({shown})")
-
-
-# --------------------------------------------------------------------------- rows
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    bsn: str | None
-    given_names: str | None
-    prefix: str | None
-    surname: str | None
-    date_of_birth: dt.date | str | None
-
-
-class RowReader:
-    """Turns a tuple of the mapping's ``needed_columns()`` values into a ``Person``, or
-    ``FILTERED``, or raises ``InvalidInput`` naming every field that cannot be used."""
-
-    def __init__(self, mapping: Mapping) -> None:
-        self.mapping = mapping
-        needed = mapping.needed_columns()
-        position = {c: i for i, c in enumerate(needed)}
-        where = {f: tuple(position[c] for c in mapping.columns.get(f, ())) for f in FIELDS}
-        self._where = where
-        self._filters = tuple((position[f.column], f) for f in mapping.filters)
-        self._reference = None if mapping.reference is None else position[mapping.reference]
-        self._dates = DateParser(mapping.date_formats)
-        self._encoding = mapping.encoding
-        self._full = bool(where["full_surname"])
-        self._plan = (where["bsn"], where["given_names"], where["prefix"], where["surname"],
-                      where["full_surname"], where["date_of_birth"])
-        # Prefixes and combined surnames repeat a lot: remember their readings.
-        self._expand_prefix = lru_cache(maxsize=4096)(expand_prefix)
-        self._split_surname = lru_cache(maxsize=65536)(split_surname)
-
-    def _text(self, values: Sequence[Any], where: tuple[int, ...], fieldname: str) -> str | None:
-        """The first non-empty value of the field's columns, trimmed, as text."""
-        for i in where:
-            v = values[i]
-            if v is None:
-                continue
-            v = v.strip() if v.__class__ is str else _as_text(v).strip()
-            if not v:
-                continue
-            if "\ufffd" in v:
-                raise InvalidInput(fieldname, f"is not valid {self._encoding} text")
-            return v
-        return None
-
-    def _birth(self, values: Sequence[Any], where: tuple[int, ...]) -> dt.date | None:
-        for i in where:
-            v = values[i]
-            if isinstance(v, dt.datetime):
-                return v.date()
-            if isinstance(v, dt.date):
-                return v
-        text = self._text(values, where, "date_of_birth")
-        return None if text is None else self._dates.parse(text)
-
-    def reference(self, values: Sequence[Any]) -> str | None:
-        """The row's reference (the mapping's ``reference`` column) for the rejects file."""
-        if self._reference is None or values[self._reference] is None:
-            return None
-        text = " ".join(_as_text(values[self._reference]).split())
-        return text[:REFERENCE_CHARS] or None
-
-    def read(self, values: Sequence[Any]) -> Person | object:
-        for i, flt in self._filters:
-            if not flt.keeps(values[i]):
-                return FILTERED
-        bsn_at, given_at, prefix_at, surname_at, full_at, birth_at = self._plan
-        try:
-            bsn = self._text(values, bsn_at, "bsn")
-            given = self._text(values, given_at, "given_names")
-            if self._full:
-                prefix, surname = self._split_surname(self._text(values, full_at, "surname"))
-            else:
-                prefix = self._text(values, prefix_at, "prefix")
-                if prefix is not None:
-                    prefix = self._expand_prefix(prefix)
-                surname = self._text(values, surname_at, "surname")
-            return Person(bsn, given, prefix, surname, self._birth(values, birth_at))
-        except InvalidInput:
-            pass
-        # Something is wrong: read again, collecting every problem for the rejects file.
-        errors: list[FieldError] = []
-
-        def attempt(fn: Any, *args: Any) -> Any:
-            try:
-                return fn(*args)
-            except InvalidInput as exc:
-                errors.extend(exc.errors)
-                return None
-
-        attempt(self._text, values, bsn_at, "bsn")
-        attempt(self._text, values, given_at, "given_names")
-        if self._full:
-            full = attempt(self._text, values, full_at, "surname")
-            if full is not None:
-                attempt(split_surname, full)
-        else:
-            attempt(self._text, values, prefix_at, "prefix")
-            attempt(self._text, values, surname_at, "surname")
-        attempt(self._birth, values, birth_at)
-        raise InvalidInput.many(errors)
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return str(int(value))
-    if isinstance(value, bytes):
-        return value.decode("ascii", errors="replace")
-    return str(value).strip()
-
-
-__all__ = ["FIELDS", "FILTERED", "FORMATS", "MAPPINGS_DIR", "PLAIN", "PLAIN_COLUMNS",
-           "DateParser", "Filter", "Mapping", "MappingError", "Person", "RowReader",
-           "load_mapping", "parse_mapping", "shipped_mappings"]
+__all__ = ["FIELDS", "FORMATS", "MAPPINGS_DIR", "PLAIN", "PLAIN_COLUMNS", "Filter", "Mapping",
+           "MappingError", "load_mapping", "parse_mapping", "shipped_mappings"]

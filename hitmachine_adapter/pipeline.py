@@ -36,11 +36,13 @@ from typing import Any
 from hitmachine.core import wire
 from hitmachine.core.csv_cells import safe_row
 from hitmachine.core.errors import InvalidInput
+from hitmachine.core.files import AtomicFile
 from hitmachine.core.identity import Identity, normalise_identity
 from hitmachine_adapter.errors import AdapterTimeout
-from hitmachine_adapter.mapping import FILTERED, Mapping, Person, RowReader
+from hitmachine_adapter.mapping import Mapping
 from hitmachine_adapter.pseudonymise import Keys, make_pseudonymiser
-from hitmachine_adapter.source import CsvLayout, CsvSource, Row, Source
+from hitmachine_adapter.rows import FILTERED, Person, Row, RowReader
+from hitmachine_adapter.source import CsvLayout, CsvSource, Source
 
 CHUNK = 5000
 KEEP_REJECTS = 1000   # how many rejects a result keeps in memory (the file has them all)
@@ -158,16 +160,13 @@ class RejectsFile:
     def __init__(self, path: Path | None, *, reference: bool = False) -> None:
         self.path = path
         self._reference = reference   # a last column: the mapping's reference, if it has one
-        self._fh = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self._fh = self._tmp.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._fh)
+        self._out = AtomicFile(path, newline="") if path is not None else None
+        if self._out is not None:
+            self._writer = csv.writer(self._out.handle)
             self._writer.writerow(safe_row(self.HEADER + (("reference",) if reference else ())))
 
     def write(self, rejects: Iterable[Reject]) -> None:
-        if self._fh is not None:
+        if self._out is not None:
             # safe_row: field names and references come from the agency's export and must not
             # run as a formula when someone opens the file in a spreadsheet.
             self._writer.writerows(safe_row((r.row, "" if r.line is None else r.line,
@@ -176,16 +175,14 @@ class RejectsFile:
                                    for r in rejects)
 
     def finish(self) -> None:
-        if self._fh is not None and self.path is not None:
-            self._fh.close()
-            self._fh = None
-            os.replace(self._tmp, self.path)
+        if self._out is not None:
+            self._out.commit()
+            self._out = None
 
     def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-            self._tmp.unlink(missing_ok=True)
+        if self._out is not None:
+            self._out.discard()
+            self._out = None
 
 
 # --------------------------------------------------------------------------- the whole source

@@ -25,8 +25,8 @@ from hitmachine.core.identity import Identity, normalise_identity
 from hitmachine_adapter.client import PublishClient
 from hitmachine_adapter.config import Options, resolve_mapping
 from hitmachine_adapter.errors import AdapterUsageError
-from hitmachine_adapter.mapping import FILTERED, Person, RowReader
 from hitmachine_adapter.pseudonymise import key_access, make_pseudonymiser
+from hitmachine_adapter.rows import FILTERED, Person, RowReader
 from hitmachine_adapter.source import open_source
 from hitmachine_adapter.sync import _keyring
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hitmachine.core import wire
+from hitmachine.core.files import atomic_write
 from hitmachine_adapter.errors import AdapterBusy, AdapterUsageError
 
 RUN_FORMAT = "hitmachine-adapter-run/1"
@@ -146,15 +147,8 @@ class StateDir:
 
 
 def _write_json(path: Path, doc: dict[str, Any], *, durable: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(doc, indent=2, sort_keys=True) + "\n", private=True,
+                 durable=durable)
 
 
 def now_iso() -> str:

@@ -14,11 +14,8 @@ line in the audit log (a count per adapter) before the answer leaves.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -34,6 +31,7 @@ from hitmachine.core.errors import (
     InvalidInput,
     TooLarge,
 )
+from hitmachine.core.files import Watched
 from hitmachine.core.problems import problem_kind
 from hitmachine_keyservice import keyfile, tokens
 from hitmachine_keyservice.audit import AuditLog
@@ -44,39 +42,6 @@ from hitmachine_keyservice.tokens import TokenEntry
 MEDIA_TYPE = "application/octet-stream"
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://hitmachine.example/problems/keyservice/"
-T = TypeVar("T")
-
-
-class Watched(Generic[T]):
-    """A file's parsed contents, re-read when the file changes (checked once a second):
-    ``keyservice token create`` and ``rotate`` run in another process."""
-
-    def __init__(self, path: Path, load: Callable[[Path], T]) -> None:
-        self._path, self._load = path, load
-        self._stamp = self._read_stamp()
-        self._value = load(path)
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
-
-    def _read_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self._path.stat()
-        except FileNotFoundError:
-            return None
-        return st.st_mtime_ns, st.st_ino
-
-    def get(self) -> T:
-        now = time.monotonic()
-        if now - self._checked >= 1.0:
-            with self._lock:
-                self._checked = now
-                try:
-                    stamp = self._read_stamp()
-                    if stamp != self._stamp:
-                        self._value, self._stamp = self._load(self._path), stamp
-                except (OSError, HitmachineError):
-                    pass  # keep serving with what we have
-        return self._value
 
 
 def problem(status: int, detail: str, errors: Sequence[FieldError] = (),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hitmachine.core.errors import Conflict, InvalidInput, NotFound
-from hitmachine.core.keystore import read_secret_file, write_secret_file
+from hitmachine.core.files import read_secret_file, write_secret_file
 from hitmachine.core.oprf import OprfKey
 
 FORMAT = "hitmachine-oprf-keys/1"
@@ -94,7 +94,7 @@ def _new(version: int) -> ServiceKey:
 
 
 def load(path: Path) -> KeyFile:
-    """Refused when missing or readable by group or others (``keystore.check_private``)."""
+    """Refused when missing or readable by group or others (``core.files.check_private``)."""
     if not path.exists():
         raise NotFound(f"{path} does not exist; run 'hitmachine keyservice init' first")
     return KeyFile.from_json(read_secret_file(path))

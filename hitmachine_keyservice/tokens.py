@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hitmachine.core.errors import InvalidInput, NotFound
-from hitmachine.core.keystore import read_secret_file, write_secret_file
+from hitmachine.core.files import read_secret_file, write_secret_file
 
 FORMAT = "hitmachine-keyservice-tokens/1"
 PREFIX = "hks_"

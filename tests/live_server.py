@@ -24,6 +24,11 @@ def free_port() -> int:
         return port
 
 
+# A live server looks at its keyring on every query, so a test that rotates or retires a key
+# in another process sees the change at once instead of sleeping out the 1 s default.
+KEYRING_AT_ONCE = {"HITMACHINE_KEYRING_CHECK_SECONDS": "0"}
+
+
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     scheme: dict[str, str] = {"HITMACHINE_PSEUDONYM_SCHEME": settings.pseudonym_scheme}
     if settings.keyservice_url:  # an oprf deployment: the token is keys/keyservice.token

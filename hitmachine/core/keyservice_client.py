@@ -26,7 +26,7 @@ from hitmachine.core.errors import (
     LimitExceeded,
     Unavailable,
 )
-from hitmachine.core.keystore import read_secret_file
+from hitmachine.core.files import read_token_file
 
 MEDIA_TYPE = "application/octet-stream"
 DEFAULT_BATCH = 50_000
@@ -51,7 +51,7 @@ class KeyServiceClient:
     @classmethod
     def from_token_file(cls, url: str, token_file: Path, **kwargs: object) -> "KeyServiceClient":
         """The token from a 0600 file (refused when others may read it)."""
-        return cls(url, read_secret_file(token_file).strip(), **kwargs)  # type: ignore[arg-type]
+        return cls(url, read_token_file(token_file), **kwargs)  # type: ignore[arg-type]
 
     def __getstate__(self) -> dict[str, object]:  # picklable for worker processes
         state = self.__dict__.copy()

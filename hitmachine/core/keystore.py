@@ -6,47 +6,20 @@ copies the database alone learns pseudonyms, not the means to test a guessed BSN
 
 from __future__ import annotations
 
-import os
 import stat
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hitmachine.core.auditlog.checkpoint import CheckpointSigner
-from hitmachine.core.errors import Conflict, Forbidden, HitmachineError, NotFound
+from hitmachine.core.errors import Conflict, Forbidden, NotFound
+from hitmachine.core.files import Watched, check_private, read_secret_file, write_secret_file
 from hitmachine.core.keyring import Keyring
 
 if TYPE_CHECKING:
     from hitmachine.core.pseudonym.base import Pseudonymiser
     from hitmachine.core.pseudonym.blind import BlindEvaluator
-
-
-def write_secret_file(path: Path, content: str) -> None:
-    """Write ``content`` so that it is never readable by anyone but the owner, not even for
-    a moment: the temporary file is created 0600 and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def check_private(path: Path) -> None:
-    """Refuse a key file that the group or others may read or write."""
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise Forbidden(f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):o}); "
-                        f"run: chmod 600 {path}")
 
 
 def check_keys_dir(keys_dir: Path) -> None:
@@ -62,13 +35,6 @@ def check_keys_dir(keys_dir: Path) -> None:
     for path in sorted(keys_dir.iterdir()):
         if path.is_file():
             check_private(path)
-
-
-def read_secret_file(path: Path) -> str:
-    if not path.exists():
-        raise NotFound(f"{path} does not exist; run 'hitmachine init' first")
-    check_private(path)
-    return path.read_text(encoding="utf-8")
 
 
 def load_keyring(path: Path) -> Keyring:
@@ -112,47 +78,26 @@ def load_checkpoint_signer(path: Path) -> CheckpointSigner:
     return CheckpointSigner.from_private_key_string(read_secret_file(path).strip())
 
 
-__all__ = ["check_keys_dir", "check_private", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
-           "load_checkpoint_signer", "load_keyring", "read_secret_file", "save_keyring",
-           "write_secret_file", "WatchedKeyring"]
+__all__ = ["check_keys_dir", "checkpoint_key_path", "create_checkpoint_key", "create_keyring",
+           "load_checkpoint_signer", "load_keyring", "save_keyring", "WatchedKeyring"]
 
 
-class WatchedKeyring:
+class WatchedKeyring(Watched["Pseudonymiser"]):
     """The pseudonymiser for a keyring file, rebuilt when the file changes.
 
     ``hitmachine keys rotate`` runs in another process; a running server picks the new
-    version up within a second, so queries look under it as soon as adapters publish.
+    version up within ``interval`` seconds (``keyring_check_seconds``, 1 by default), so
+    queries look under it as soon as adapters publish.
     """
 
-    CHECK_INTERVAL = 1.0
-
-    def __init__(self, path: Path, evaluator: "BlindEvaluator | None" = None) -> None:
+    def __init__(self, path: Path, evaluator: "BlindEvaluator | None" = None, *,
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         # Imported here: the factory loads libsodium, which only a watching server needs.
         from hitmachine.core.pseudonym.factory import make_pseudonymiser
 
-        self._path = path
         # OPRF versions are evaluated by the key service (``evaluator``, its client).
-        self._factory: Callable[[Keyring], Pseudonymiser] = (
-            lambda keyring: make_pseudonymiser(keyring, evaluator))
-        self._stamp = self._read_stamp()
-        self._current = self._factory(load_keyring(path))
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
-
-    def _read_stamp(self) -> tuple[int, int]:
-        st = self._path.stat()
-        return st.st_mtime_ns, st.st_ino
+        super().__init__(path, lambda p: make_pseudonymiser(load_keyring(p), evaluator),
+                         interval=interval, clock=clock)
 
     def current(self) -> "Pseudonymiser":
-        now = time.monotonic()
-        if now - self._checked >= self.CHECK_INTERVAL:
-            with self._lock:
-                self._checked = now
-                try:
-                    stamp = self._read_stamp()
-                    if stamp != self._stamp:
-                        self._current = self._factory(load_keyring(self._path))
-                        self._stamp = stamp
-                except (OSError, HitmachineError):
-                    pass  # keep serving with the keys we have; init/rotate report their own errors
-        return self._current
+        return self.get()

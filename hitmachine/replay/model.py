@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hitmachine.core.errors import InvalidInput
+from hitmachine.core.files import atomic_write
 from hitmachine.replay.inputs import ReplayInput
 
 DEFAULT_PURPOSE = "replay"
@@ -122,9 +123,7 @@ class NoProgress:
 
 def write_json(path: Path, data: object) -> None:
     """Written whole or not at all: a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 __all__ = ["DEFAULT_PURPOSE", "NoProgress", "Progress", "Published", "ReplayOptions",

@@ -1,8 +1,8 @@
 """The replay's output: ``summary.json``, ``report.md``, a self-contained ``report.html`` and
 the charts as PNG files.
 
-Charts are Vega-Lite specifications built with Vega-Altair and rendered offline by
-vl-convert. ``report.html`` embeds the very same PNGs as ``data:`` URIs and its CSS inline:
+Charts (``hitmachine.replay.charts``) are Vega-Lite specifications built with Vega-Altair
+and rendered offline by vl-convert. ``report.html`` embeds the very same PNGs as ``data:`` URIs and its CSS inline:
 it has no script, loads nothing from anywhere and opens from a USB stick on a machine
 without network (Altair's own HTML output would load Vega from a CDN, so it is not used).
 
@@ -17,15 +17,22 @@ directory removes those of them it no longer writes, and never touches any other
 
 from __future__ import annotations
 
-import base64
 import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hitmachine import __version__
+from hitmachine.core.files import atomic_write
+from hitmachine.replay.charts import (
+    AGREEMENT_PNG,
+    COMBINATIONS_PNG,
+    HITS_PNG,
+    Chart,
+    build_charts,
+    combination_order,
+    known_word,
+)
 from hitmachine.replay.model import Progress, ReplayOutcome, write_json
 from hitmachine.replay.summary import NONE, Disagreement, Figures, figures
 from hitmachine.replay.texts import DEFAULT_LANGUAGE, Words
@@ -33,202 +40,13 @@ from hitmachine.replay.texts import DEFAULT_LANGUAGE, Words
 SUMMARY = "summary.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-HITS_PNG = "hits_per_agency.png"
-COMBINATIONS_PNG = "household_combinations.png"
-AGREEMENT_PNG = "agreement.png"
 OUTPUT_FILES = (SUMMARY, REPORT_MD, REPORT_HTML, HITS_PNG, COMBINATIONS_PNG, AGREEMENT_PNG)
 MANIFEST = ".hitmachine-replay.json"  # the files the last run into this directory wrote
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_DISAGREEMENTS_SHOWN = 200
-SCALE = 2  # PNGs at twice their CSS size: sharp on high-density screens and in print
-
-HOUSEHOLDS_COLOUR = "#1f5a96"
-INDIVIDUALS_COLOUR = "#86b6e2"
-AGREE_COLOUR = "#3b7dbf"
-DISAGREE_COLOUR = "#e08a1e"
-FONT = "Liberation Sans, DejaVu Sans, Arial, sans-serif"
-
-
-@dataclass(frozen=True)
-class Chart:
-    file: str
-    title: str
-    alt: str
-    spec: dict[str, Any]
-    png: bytes
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """CSS pixels: the PNG's own size divided by the render scale."""
-        width, height = struct.unpack(">II", self.png[16:24])
-        return width // SCALE, height // SCALE
-
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
-# --------------------------------------------------------------------------------------------
-# Charts
-
-
-def _config(chart: Any) -> Any:
-    return (chart.configure(font=FONT)
-            .configure_view(stroke=None)
-            .configure_axis(labelFontSize=12, titleFontSize=12, grid=False)
-            .configure_title(fontSize=15, anchor="start", subtitleFontSize=12,
-                             subtitleColor="#555")
-            .configure_legend(labelFontSize=12, titleFontSize=12, orient="bottom"))
-
-
-def hits_chart(fig: Figures, w: Words) -> dict[str, Any]:
-    import altair as alt
-
-    by_agency = fig.summary["by_agency"]
-    names = [w("households"), w("individuals")]
-    rows = [{"agency": a, "measure": name, "count": by_agency[a][measure]}
-            for a in fig.agencies
-            for measure, name in zip(("households", "individuals"), names, strict=True)]
-    measures = alt.Scale(domain=names, range=[HOUSEHOLDS_COLOUR, INDIVIDUALS_COLOUR])
-    base = alt.Chart(alt.Data(values=rows)).encode(
-        y=alt.Y("agency:N", sort=list(fig.agencies), title=None,
-                axis=alt.Axis(labelFontSize=13, labelPadding=6)),
-        yOffset=alt.YOffset("measure:N", sort=names),
-        x=alt.X("count:Q", title=w("c_hits_axis"),
-                axis=alt.Axis(tickMinStep=1, format="d", grid=True, gridColor="#eee")))
-    bars = base.mark_bar(height={"band": 1}).encode(
-        color=alt.Color("measure:N", scale=measures, title=None),
-        tooltip=["agency:N", "measure:N", "count:Q"])
-    labels = base.mark_text(align="left", dx=4, fontSize=12, color="#222").encode(text="count:Q")
-    chart = (bars + labels).properties(
-        width=520, height=alt.Step(22),
-        title=alt.Title(w("h_hits"), subtitle=w(
-            "c_hits_subtitle", households=fig.summary["households"],
-            individuals=fig.summary["individuals"])))
-    spec: dict[str, Any] = _config(chart).to_dict()
-    return spec
-
-
-def combination_order(by_combination: dict[str, int]) -> list[str]:
-    """Largest first; ``none`` last among equals so the hit combinations lead."""
-    return sorted(by_combination, key=lambda k: (-by_combination[k], k == NONE, k))
-
-
-def combinations_chart(fig: Figures, w: Words) -> dict[str, Any]:
-    """UpSet-style: a bar per agency combination, and below it which agencies it joins."""
-    import altair as alt
-
-    by_combination: dict[str, int] = fig.summary["by_combination"]
-    order = combination_order(by_combination)
-    total = max(fig.summary["households"], 1)
-    bars_data = [{"combination": k, "households": v,
-                  "label": f"{v}", "share": f"{100 * v / total:.1f}%"}
-                 for k, v in by_combination.items()]
-    dots = [{"combination": k, "agency": a, "member": a in k.split("+")}
-            for k in order for a in fig.agencies]
-    lines = []
-    for k in order:
-        members = [a for a in fig.agencies if a in k.split("+")]
-        if len(members) >= 2:
-            lines.append({"combination": k, "low": members[0], "high": members[-1]})
-    width = max(320, 56 * len(order))
-    x = alt.X("combination:N", sort=order, title=None,
-              axis=alt.Axis(labels=False, ticks=False, domain=False))
-    top = alt.Chart(alt.Data(values=bars_data)).encode(x=x)
-    bars = top.mark_bar(color=HOUSEHOLDS_COLOUR, width={"band": 0.7}).encode(
-        y=alt.Y("households:Q", title=w("households"),
-                axis=alt.Axis(tickMinStep=1, format="d", grid=True, gridColor="#eee")),
-        tooltip=["combination:N", "households:Q", "share:N"])
-    counts = top.mark_text(dy=-7, fontSize=12, color="#222").encode(
-        y="households:Q", text="label:N")
-    y = alt.Y("agency:N", sort=list(fig.agencies), title=None,
-              axis=alt.Axis(labelFontSize=13, labelPadding=6))
-    matrix = alt.Chart(alt.Data(values=dots)).mark_circle(size=170, opacity=1).encode(
-        x=x, y=y,
-        color=alt.condition("datum.member", alt.value("#222"), alt.value("#d9d9d9")))
-    layers = [matrix]
-    if lines:
-        connector = alt.Chart(alt.Data(values=lines)).mark_rule(
-            strokeWidth=3, color="#222").encode(x=x, y=alt.Y("low:N", sort=list(fig.agencies)),
-                                                y2="high:N")
-        layers = [connector, matrix]
-    upper = (bars + counts).properties(width=width, height=200)
-    lower = alt.layer(*layers).properties(width=width, height=alt.Step(26))
-    chart = alt.vconcat(upper, lower, spacing=4).resolve_scale(x="shared").properties(
-        title=alt.Title(w("h_combinations"), subtitle=w("c_combinations_subtitle")))
-    spec: dict[str, Any] = _config(chart).to_dict()
-    return spec
-
-
-def agreement_chart(fig: Figures, w: Words) -> dict[str, Any]:
-    """Per agency a 2x2 table: the machine's answer against the manual one."""
-    import altair as alt
-
-    assert fig.agreement is not None
-    cells = []
-    for s in fig.agreement:
-        for machine, manual, count in ((True, True, s.true_positive),
-                                       (True, False, s.false_positive),
-                                       (False, True, s.false_negative),
-                                       (False, False, s.true_negative)):
-            cells.append({"agency": s.agency, "machine": _known(w, machine),
-                          "manual": _known(w, manual), "count": count,
-                          "agree": w("same_answer") if machine == manual
-                          else w("different_answer")})
-    sides = [w("known"), w("not_known")]
-    base = alt.Chart().encode(
-        x=alt.X("manual:N", sort=sides, title=w("c_manual_answer"),
-                axis=alt.Axis(orient="top", labelAngle=0, domain=False, ticks=False)),
-        y=alt.Y("machine:N", sort=sides, title=w("machine"),
-                axis=alt.Axis(domain=False, ticks=False)))
-    rects = base.mark_rect(stroke="white", strokeWidth=2).encode(
-        color=alt.Color("agree:N", title=None,
-                        scale=alt.Scale(domain=[w("same_answer"), w("different_answer")],
-                                        range=[AGREE_COLOUR, DISAGREE_COLOUR])),
-        opacity=alt.condition("datum.count > 0", alt.value(1.0), alt.value(0.25)),
-        tooltip=["agency:N", "machine:N", "manual:N", "count:Q"])
-    text = base.mark_text(fontSize=16, fontWeight="bold").encode(
-        text="count:Q",
-        color=alt.condition("datum.count > 0", alt.value("white"), alt.value("#6b6b6b")))
-    chart = alt.layer(rects, text, data=alt.Data(values=cells)).properties(
-        width=150, height=150).facet(
-        column=alt.Column("agency:N", sort=list(fig.agencies), title=None,
-                          header=alt.Header(labelFontSize=14, labelFontWeight="bold")),
-        spacing=28).properties(
-        title=alt.Title(w("h_agreement"), subtitle=w("c_agreement_subtitle")))
-    spec: dict[str, Any] = _config(chart).to_dict()
-    return spec
-
-
-def render_png(spec: dict[str, Any]) -> bytes:
-    import altair as alt
-    import vl_convert as vlc
-
-    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    kwargs: dict[str, Any] = {}
-    if wanted in vlc.get_vegalite_versions():
-        kwargs["vl_version"] = wanted
-    png: bytes = vlc.vegalite_to_png(spec, scale=SCALE, **kwargs)
-    return png
-
-
-def build_charts(fig: Figures, w: Words) -> list[Chart]:
-    specs = [
-        (HITS_PNG, w("h_hits"), w("c_hits_alt"), hits_chart(fig, w)),
-        (COMBINATIONS_PNG, w("h_combinations"), w("c_combinations_alt"),
-         combinations_chart(fig, w)),
-    ]
-    if fig.agreement is not None:
-        specs.append((AGREEMENT_PNG, w("h_agreement"), w("c_agreement_alt"),
-                      agreement_chart(fig, w)))
-    return [Chart(file, title, alt, spec, render_png(spec)) for file, title, alt, spec in specs]
-
 
 # --------------------------------------------------------------------------------------------
 # Words and tables shared by both reports
-
-
-def _known(w: Words, known: bool) -> str:
-    return w("known") if known else w("not_known")
 
 
 @dataclass(frozen=True)
@@ -319,7 +137,7 @@ def _disagreement_table(fig: Figures, w: Words) -> Table | None:
     if fig.agreement is None:
         return None
     shown = fig.disagreements[:MAX_DISAGREEMENTS_SHOWN]
-    rows = [(d.household_id, d.member_id, d.agency, _known(w, d.manual), _known(w, d.machine),
+    rows = [(d.household_id, d.member_id, d.agency, known_word(w, d.manual), known_word(w, d.machine),
              w(f"basis_{d.basis}") if d.basis else "–",
              "–" if d.age is None else str(d.age),
              w("unknown") if d.limits is None else w.rule(d.limits),
@@ -496,12 +314,6 @@ def render_html(view: ReportView, charts: Sequence[Chart]) -> str:
 # Writing
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
-
-
 def _earlier_outputs(out: Path) -> set[str]:
     """The files the last run into ``out`` wrote, by its manifest: plain names in ``out``
     only, so an edited manifest cannot point the clean-up anywhere else."""
@@ -523,7 +335,7 @@ def _clean_up(out: Path, written: Sequence[Path]) -> None:
         path = out / stale
         if path.is_file() and not path.is_symlink():
             path.unlink()
-    _write_bytes(out / MANIFEST, json.dumps({"files": names}, indent=2).encode("utf-8") + b"\n")
+    atomic_write(out / MANIFEST, json.dumps({"files": names}, indent=2).encode("utf-8") + b"\n")
 
 
 def write_outputs(outcome: ReplayOutcome, out: Path, progress: Progress,
@@ -539,21 +351,21 @@ def write_outputs(outcome: ReplayOutcome, out: Path, progress: Progress,
     written.append(out / SUMMARY)
     charts = []
     for chart in build_charts(fig, w):
-        _write_bytes(out / chart.file, chart.png)
+        atomic_write(out / chart.file, chart.png)
         written.append(out / chart.file)
         charts.append(chart)
         progress.advance()
     view = report_view(outcome, fig, lang)
-    _write_bytes(out / REPORT_MD, render_markdown(view, charts).encode("utf-8"))
-    _write_bytes(out / REPORT_HTML, render_html(view, charts).encode("utf-8"))
+    atomic_write(out / REPORT_MD, render_markdown(view, charts).encode("utf-8"))
+    atomic_write(out / REPORT_HTML, render_html(view, charts).encode("utf-8"))
     written += [out / REPORT_MD, out / REPORT_HTML]
     progress.advance()
     _clean_up(out, written)
     return written
 
 
+# The chart file names and combination_order are part of this module's interface too.
 __all__ = ["AGREEMENT_PNG", "COMBINATIONS_PNG", "HITS_PNG", "MANIFEST", "OUTPUT_FILES",
-           "REPORT_HTML", "REPORT_MD", "SUMMARY", "Chart", "ReportView", "Section",
-           "agreement_chart", "build_charts", "combination_order", "combinations_chart",
-           "explanation", "hits_chart", "md_escape", "render_html", "render_markdown",
-           "render_png", "report_view", "write_outputs"]
+           "REPORT_HTML", "REPORT_MD", "SUMMARY", "ReportView", "Section", "combination_order",
+           "explanation", "md_escape", "render_html", "render_markdown", "report_view",
+           "write_outputs"]

@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.clock import iso_utc, utc_now
 from hitmachine.core.errors import Conflict, InvalidInput
+from hitmachine.core.files import write_secret_file
 from hitmachine.core.keyring import Keyring
-from hitmachine.core.keystore import load_keyring, save_keyring, write_secret_file
+from hitmachine.core.keystore import load_keyring, save_keyring
 from hitmachine.core.principal import AGENCY_BOUND, Principal, Role
 from hitmachine.core.text import check_name
 from hitmachine.services.context import Context, keyservice_client

@@ -38,7 +38,8 @@ class Context:
                       keys: Callable[[], Pseudonymiser] | None = None) -> "Context":
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         if keys is None:
-            keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings)).current
+            keys = WatchedKeyring(settings.keyring_path, keyservice_client(settings),
+                                  interval=settings.keyring_check_seconds).current
         hot = HotPath(db)
         return cls(settings=settings, db=db, keys=keys, audit=AuditWriter(db, hot),
                    agencies=settings.agency_map(), purposes=settings.purpose_map(), hot=hot)

@@ -62,7 +62,7 @@ from hitmachine.core import text
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.clock import iso_utc, parse_iso_utc, utc_now
 from hitmachine.core.errors import Conflict, InvalidInput, Unavailable
-from hitmachine.core.keystore import read_secret_file
+from hitmachine.core.files import read_secret_file
 from hitmachine.core.principal import ANONYMOUS, Principal, Role
 from hitmachine.services.context import Context
 from hitmachine.settings import Settings

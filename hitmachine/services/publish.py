@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.errors import Forbidden, InvalidInput
 from hitmachine.core.principal import Principal
+from hitmachine.core.wire import PSEUDONYM_BYTES
 from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, index
 from hitmachine.store.index import AgencySet, EntryPair, SyncInfo
-
-PSEUDONYM_BYTES = 32
 
 
 def parse_entries(raw: Sequence[tuple[str | None, str | None, str | None]], field: str

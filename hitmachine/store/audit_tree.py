@@ -1,7 +1,7 @@
 """The audit Merkle tree in the database: sequencing records, tree state, checkpoints.
 
 Records are committed first (``hitmachine.store.audit_log``) with ``seq`` NULL. The
-integrator (``hitmachine.services.audit``) then takes the integration lock, gives the
+integrator (``hitmachine.services.audit.integrator``) then takes the integration lock, gives the
 oldest pending records the next contiguous sequence numbers and their leaf hashes, and
 saves the grown tree's compact range, all in one transaction: after a crash either the
 whole batch is in the tree or none of it.

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from hitmachine.core.errors import Forbidden
+from hitmachine.core.files import check_private
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".writer-lock")
@@ -143,12 +143,9 @@ def prepare_sqlite_file(url: str) -> None:
 
 def check_private_file(path: str) -> None:
     try:
-        mode = os.stat(path).st_mode
+        check_private(Path(path), hint=f"{path}*")
     except FileNotFoundError:
         return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise Forbidden(f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):o}); "
-                        f"run: chmod 600 {path}*")
 
 
 __all__ = ["Database", "check_private_file", "make_null_pool_engine", "prepare_sqlite_file",

@@ -150,7 +150,7 @@ audit_tree = Table(
 )
 
 # Signed tree heads (C2SP signed notes). The signing key is in the keys directory, never
-# here. Older checkpoints are thinned to one per hour (see hitmachine.services.audit).
+# here. Older checkpoints are thinned to one per hour (see hitmachine.services.audit.integrator).
 audit_checkpoints = Table(
     "audit_checkpoints", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
@@ -194,6 +194,34 @@ web_sessions = Table(
     Column("last_seen_at", String(32), nullable=False),
     Index(None, "user_id"),
     Index(None, "last_seen_at"),
+)
+
+# --- single sign-on (issue 17; migration 0007) ---------------------------------------------
+# The web account a person signing in with the identity provider is. The provider's subject
+# is kept only as SHA-256 of issuer and subject (``subject_key``): some providers use a
+# personal number as subject, and the link needs equality, nothing more. An account with a
+# row here has no password (it signs in at the provider only).
+oidc_identities = Table(
+    "oidc_identities", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("subject_key", LargeBinary(32), nullable=False, unique=True),
+    Column("issuer", String(512), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Sign-in attempts under way at the provider: the SHA-256 of the ``state`` sent there and of
+# the browser's binding secret (the cookie ``hm_sso``, from which nonce and PKCE verifier
+# are derived, so neither is stored). Deleted when the callback uses them: single use.
+oidc_attempts = Table(
+    "oidc_attempts", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("state_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("binding_hash", LargeBinary(32), nullable=False),
+    Column("next_path", String(64), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Index(None, "created_at"),
 )
 
 # --- signals and follow-ups (issue 16; migration 0008) -----------------------------------
@@ -259,33 +287,6 @@ follow_up_members = Table(
     Index(None, "name_pseudonym"),
 )
 
-# --- single sign-on (issue 17; migration 0007) ---------------------------------------------
-# The web account a person signing in with the identity provider is. The provider's subject
-# is kept only as SHA-256 of issuer and subject (``subject_key``): some providers use a
-# personal number as subject, and the link needs equality, nothing more. An account with a
-# row here has no password (it signs in at the provider only).
-oidc_identities = Table(
-    "oidc_identities", metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
-           unique=True),
-    Column("subject_key", LargeBinary(32), nullable=False, unique=True),
-    Column("issuer", String(512), nullable=False),
-    Column("created_at", String(32), nullable=False),
-)
-
-# Sign-in attempts under way at the provider: the SHA-256 of the ``state`` sent there and of
-# the browser's binding secret (the cookie ``hm_sso``, from which nonce and PKCE verifier
-# are derived, so neither is stored). Deleted when the callback uses them: single use.
-oidc_attempts = Table(
-    "oidc_attempts", metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("state_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("binding_hash", LargeBinary(32), nullable=False),
-    Column("next_path", String(64), nullable=True),
-    Column("created_at", String(32), nullable=False),
-    Index(None, "created_at"),
-)
-
 __all__ = ["agency_sets", "audit_records", "entries", "follow_up_members", "follow_ups",
-           "metadata", "signals", "sync_batches", "syncs", "tokens"]
+           "metadata", "oidc_attempts", "oidc_identities", "signals", "sync_batches", "syncs",
+           "tokens"]

@@ -23,8 +23,8 @@ from hitmachine.services import admin
 from hitmachine.services.context import Context
 from hitmachine.settings import Settings
 from hitmachine_adapter.cli import run_sync
-from hitmachine_adapter.sync import SyncResult
-from tests.live_server import LiveServer
+from hitmachine_adapter.result import SyncResult
+from tests.live_server import KEYRING_AT_ONCE, LiveServer
 
 AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
 SAMPLES = Path(__file__).parents[2] / "hitmachine_adapter" / "samples"
@@ -103,7 +103,8 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
             settings = oprf_deployment(settings, tmp_path, stack)
         tokens, coordinator = make_tokens(settings)
         keyring = export_keyring(settings, tmp_path / "adapter-keyring.json")
-        server = stack.enter_context(LiveServer(settings, tmp_path / "server.log"))
+        server = stack.enter_context(LiveServer(settings, tmp_path / "server.log",
+                                                extra_env=KEYRING_AT_ONCE))
         yield World(settings, server, keyring, tokens, coordinator, tmp_path)
 
 

@@ -12,18 +12,11 @@ from hypothesis import strategies as st
 
 from hitmachine.core.errors import InvalidInput
 from hitmachine.core.identity import fold_letters
+from hitmachine_adapter.dates import DateParser
 from hitmachine_adapter.errors import AdapterUsageError
-from hitmachine_adapter.mapping import (
-    FILTERED,
-    DateParser,
-    MappingError,
-    Person,
-    RowReader,
-    load_mapping,
-    parse_mapping,
-    shipped_mappings,
-)
+from hitmachine_adapter.mapping import MappingError, load_mapping, parse_mapping, shipped_mappings
 from hitmachine_adapter.names import expand_prefix, split_surname
+from hitmachine_adapter.rows import FILTERED, Person, RowReader
 
 AGENCIES = ("leerplicht", "schuldhulp", "regieteams", "om", "reclassering")
 

@@ -16,7 +16,8 @@ from hitmachine_adapter import pipeline
 from hitmachine_adapter.mapping import load_mapping
 from hitmachine_adapter.pipeline import CHUNK, ChunkRunner, RejectsFile, pseudonymise_to_spool
 from hitmachine_adapter.pseudonymise import make_pseudonymiser
-from hitmachine_adapter.source import CsvSource, Row
+from hitmachine_adapter.rows import Row
+from hitmachine_adapter.source import CsvSource
 from tests.helpers import make_bsn
 
 

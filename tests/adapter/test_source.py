@@ -11,8 +11,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from hitmachine_adapter.errors import AdapterUsageError
-from hitmachine_adapter.mapping import RowReader, load_mapping
-from hitmachine_adapter.source import SqlSource, open_source
+from hitmachine_adapter.mapping import load_mapping
+from hitmachine_adapter.rows import RowReader
+from hitmachine_adapter.source import open_source
+from hitmachine_adapter.sql_source import SqlSource
 
 
 def _clients(url: str) -> int:

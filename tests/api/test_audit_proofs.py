@@ -49,6 +49,7 @@ def test_checkpoint_and_proofs_for_the_privacy_officer_and_own_records_of_a_part
     assert hashlib.sha256(b"\x00" + b64(proof["leaf_data"])).digest() == leaf
     verify_inclusion(leaf, proof["seq"], proof["size"], [b64(h) for h in proof["proof"]],
                      signed.root_hash)
+    assert b64(proof["root_hash"]) == signed.root_hash  # the root the answer states
 
     # Not another partner's record, neither by request id nor by seq.
     r = client.get("/v1/audit/proof/inclusion",
@@ -80,6 +81,8 @@ def test_checkpoint_and_proofs_for_the_privacy_officer_and_own_records_of_a_part
     assert (cons["from"], cons["to"]) == (cp["size"], new["size"])
     verify_consistency(cons["from"], cons["to"], [b64(h) for h in cons["proof"]],
                        signed.root_hash, b64(new["root_hash"]))
+    assert (b64(cons["from_root_hash"]), b64(cons["to_root_hash"])) == (
+        signed.root_hash, b64(new["root_hash"]))
     assert cons["from_checkpoint"] == cp["checkpoint"]
 
 

@@ -24,14 +24,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hitmachine.core.errors import Conflict, Forbidden, InvalidInput
+from hitmachine.core.files import read_secret_file, write_secret_file
 from hitmachine.core.identity import IdentifierKind, normalise_identity
 from hitmachine.core.keyring import FORMAT, KEY_BYTES, Keyring, KeyVersion
-from hitmachine.core.keystore import (
-    load_keyring,
-    read_secret_file,
-    save_keyring,
-    write_secret_file,
-)
+from hitmachine.core.keystore import load_keyring, save_keyring
 from hitmachine.core.pseudonym.base import (
     DOMAIN,
     HmacPseudonymiser,

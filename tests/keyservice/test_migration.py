@@ -5,13 +5,12 @@ scheme) until the hmac version is retired."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from hitmachine.settings import Settings
 from tests.adapter.conftest import World, export_keyring, make_tokens, people, write_plain
 from tests.keyservice.live import LiveKeyService
-from tests.live_server import LiveServer, cli
+from tests.live_server import KEYRING_AT_ONCE, LiveServer, cli
 
 
 def test_migrating_from_hmac_to_oprf_keeps_everyone_findable(settings: Settings,
@@ -26,7 +25,7 @@ def test_migrating_from_hmac_to_oprf_keeps_everyone_findable(settings: Settings,
         # The server knows where the key service is before the move; still hmac.
         settings = settings.model_copy(update={"keyservice_url": ks.url})
         oprf_settings = settings.model_copy(update={"pseudonym_scheme": "oprf"})
-        with LiveServer(settings, tmp_path / "server.log") as server:
+        with LiveServer(settings, tmp_path / "server.log", extra_env=KEYRING_AT_ONCE) as server:
             world = World(settings, server, hmac_keyring, tokens, coordinator, tmp_path)
 
             def everyone_found() -> None:
@@ -40,7 +39,6 @@ def test_migrating_from_hmac_to_oprf_keeps_everyone_findable(settings: Settings,
             refused = cli(settings, "keys", "migrate", check=False)  # config still says hmac
             assert refused.returncode == 2 and "HITMACHINE_PSEUDONYM_SCHEME" in refused.stderr
             cli(oprf_settings, "keys", "migrate")
-            time.sleep(1.1)  # the running server notices the new keyring within a second
             everyone_found()  # nobody republished yet: found under the hmac version
 
             oprf_keyring = export_keyring(oprf_settings, tmp_path / "oprf" / "keyring.json")
@@ -58,7 +56,6 @@ def test_migrating_from_hmac_to_oprf_keeps_everyone_findable(settings: Settings,
             assert world.sync("schuldhulp", lp_csv, mapping="plain",
                               keyring=oprf_keyring).key_version == 2
             cli(settings, "keys", "retire", "1")
-            time.sleep(1.1)
             everyone_found()
             # An adapter still holding the hmac keyring can no longer publish.
             assert world.status("om")["key_version"] == 2  # type: ignore[index]

@@ -108,7 +108,7 @@ def test_ack_and_fetch_are_audited_and_bound_to_the_inbox(client: TestClient, ct
     again = client.post(f"/v1/signals/{signal_id}/ack", headers=tokens.header("adapter:om"))
     assert again.json()["acked_at"] == r.json()["acked_at"]
     assert inbox(client, tokens["adapter:om"]) == []
-    assert [s["id"] for s in inbox(client, tokens["adapter:om"], include_acked="true")] == [signal_id]
+    assert [s["id"] for s in inbox(client, tokens["adapter:om"], state="all")] == [signal_id]
     acks = events(ctx, "signal.ack")
     assert [a["detail"].get("already") for a in acks if a["outcome"] == "ok"] == [False, True]
     assert [a["actor"] for a in acks if a["outcome"] != "ok"] == ["test adapter leerplicht"]

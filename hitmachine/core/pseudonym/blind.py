@@ -23,8 +23,7 @@ from hitmachine.core import oprf
 from hitmachine.core.identity import IdentifierKind, Identity
 from hitmachine.core.keyring import Keyring
 from hitmachine.core.pseudonym.base import PseudonymSet, encode_message
-
-PSEUDONYM_BYTES = 32
+from hitmachine.core.wire import PSEUDONYM_BYTES
 
 
 class BlindEvaluator(Protocol):

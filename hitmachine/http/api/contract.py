@@ -38,8 +38,8 @@ TAGS = [
                                        "and at which agencies"},
     {"name": "catalogue", "description": "The agencies and the purposes a query may name"},
     {"name": "publish", "description": "Agencies' adapters publish their pseudonym sets"},
-    {"name": "signals", "description": "Signals to agencies and coordinators, and follow-ups "
-                                       "(household queries kept open)"},
+    {"name": "signals", "description": "Signals to agencies and coordinators, and "
+                                       "follow-ups (household queries kept open)"},
     {"name": "audit", "description": "The audit log, its signed checkpoints and proofs"},
     {"name": "admin", "description": "API tokens and key versions"},
     {"name": "documentation", "description": "This OpenAPI document"},

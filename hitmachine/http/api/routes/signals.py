@@ -3,7 +3,7 @@ household queries kept open. Every call is audited (``hitmachine.services.signal
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -28,14 +28,15 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 @router.get("/signals", response_model=list[SignalOut], responses=PROBLEMS)
 def list_signals(
     request: Request, ctx: CtxDep, principal: Fetcher,
-    include_acked: Annotated[bool, Query(description="also the acknowledged ones")] = False,
+    state: Annotated[Literal["open", "all"], Query(
+        description="`open`: not yet acknowledged; `all`: also the acknowledged ones")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[SignalOut]:
     """The caller's open signals, oldest first: an adapter or partner token gets its own
     agency's, a coordinator the Veiligheidshuis's inbox (follow_up and partner_query
     signals). Signals expire after `HITMACHINE_SIGNAL_EXPIRY_DAYS` (30) and are deleted."""
     found = signal_service.list_signals(ctx, principal, request_id(request),
-                                        include_acked=include_acked, limit=limit)
+                                        include_acked=state == "all", limit=limit)
     return [signal_out(s) for s in found]
 
 

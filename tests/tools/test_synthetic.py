@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hitmachine
-from hitmachine.replay import synthetic
-from hitmachine.replay.synthetic import SyntheticSummary, build_world, generate, main
+from tools import synthetic
+from tools.synthetic import SyntheticSummary, build_world, generate, main
 
 DATA = Path(hitmachine.__file__).parent / "data" / "nijmegen"
 REFERENCE = date(2011, 3, 1)
@@ -144,7 +144,7 @@ def test_other_seed_gives_other_people(tmp_path: Path) -> None:
 def test_committed_files_equal_a_fresh_generation(tmp_path: Path) -> None:
     summary = generate(tmp_path)
     names = list(files_under(tmp_path))
-    assert names == list(files_under(DATA)), "regenerate: python -m hitmachine.replay.synthetic"
+    assert names == list(files_under(DATA)), "regenerate: python -m tools.synthetic --out hitmachine/data/nijmegen"
     for name in names:
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
     assert summary == SyntheticSummary.from_json((DATA / "expected.json").read_text("utf-8"))
