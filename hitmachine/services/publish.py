@@ -16,6 +16,7 @@ from hitmachine.core.wire import PSEUDONYM_BYTES
 from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
 from hitmachine.store import audit_log, index
+from hitmachine.store import signals as signal_store
 from hitmachine.store.index import AgencySet, EntryPair, SyncInfo
 
 
@@ -113,6 +114,7 @@ def commit_sync(ctx: Context, principal: Principal, sync_id: str, batches: int,
     """Publish the sync; a repeated commit (a retry after a lost answer) answers the same
     set and is audited as a repeat that changed nothing (``index.commit_sync``)."""
     with ctx.db.write() as conn:
+        signal_store.publish_turn(conn)  # no follow-up opens halfway (store.signals)
         sync = _owned_sync(conn, principal, sync_id)
         result, applied = index.commit_sync(conn, sync, batches=batches, entry_count=entry_count)
         audit_log.append(conn, [AuditRecord.by(
@@ -141,6 +143,7 @@ def delta(ctx: Context, principal: Principal, agency: str, key_version: int,
     if len(add) + len(remove) > ctx.settings.max_delta_entries:
         raise InvalidInput("add", f"at most {ctx.settings.max_delta_entries} entries per delta")
     with ctx.db.write() as conn:
+        signal_store.publish_turn(conn)
         added, removed = index.apply_delta(conn, agency=agency, key_version=key_version,
                                            add=add, remove=remove)
         audit_log.append(conn, [AuditRecord.by(

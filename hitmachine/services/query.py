@@ -113,7 +113,7 @@ def _with_follow_up(ctx: Context, principal: Principal, query: HouseholdQuery,
     first waits for the publish commits in flight and holds new ones off, so the
     follow-up's agencies are those of the sets its re-evaluations will start from."""
     with ctx.db.write() as conn:
-        signal_store.lock_published_sets(conn)
+        signal_store.lock_out_publishes(conn)
         candidates = _lookup_on(conn, prepared.per_version)
         answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
         outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from hitmachine.core.clock import utc_now_iso
-from hitmachine.store.schema import agency_sets, entries, follow_up_members, follow_ups, signals
+from hitmachine.store.schema import entries, follow_up_members, follow_ups, signals
 
 SIGNAL_COLUMNS = ("public_id", "kind", "recipient", "sender", "contact", "purpose",
                   "case_reference", "created_at", "expires_at", "acked_at", "request_id",
@@ -223,13 +223,25 @@ def set_agencies(conn: Connection, follow_up_id: int, agencies: Iterable[str]) -
                  .values(agencies=_json(sorted(set(agencies)))))
 
 
-def lock_published_sets(conn: Connection) -> None:
-    """Wait for every publish commit in flight (they hold their agency's row FOR UPDATE)
-    and keep new ones out until this transaction ends: a follow-up opened here then either
-    sees a commit's entries or is seen by its re-evaluation, never neither. (SQLite's
-    BEGIN IMMEDIATE already serialises every writer.)"""
+# PostgreSQL advisory lock between publish commits (shared: they run side by side) and
+# follow-up openings (exclusive). SQLite's BEGIN IMMEDIATE already serialises every writer.
+_FOLLOW_UP_LOCK = 0x486D_0016
+
+
+def lock_out_publishes(conn: Connection) -> None:
+    """Wait for every publish commit in flight and keep new ones out until this
+    transaction ends: a follow-up opened here then either sees a commit's entries or is
+    seen by its re-evaluation, never neither, also for an agency's very first publish
+    (which has no ``agency_sets`` row to lock yet)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(select(agency_sets.c.agency).with_for_update(read=True))
+        conn.execute(select(func.pg_advisory_xact_lock(_FOLLOW_UP_LOCK)))
+
+
+def publish_turn(conn: Connection) -> None:
+    """A publish commit's side of ``lock_out_publishes``: taken before anything else in
+    its transaction, held to its end."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock_shared(_FOLLOW_UP_LOCK)))
 
 
 # The re-evaluation's join: each member's pseudonyms against the agency's committed set.
@@ -341,5 +353,6 @@ __all__ = ["KINDS", "SIGNAL_COLUMNS", "Candidate", "FollowUp", "MemberRow", "Sig
            "ack_signal", "delete_follow_ups", "expire_signals", "expired_follow_ups",
            "follow_up_candidates", "follow_up_counts", "follow_up_members_for", "get_follow_up",
            "get_signal", "insert_follow_up", "insert_signals", "list_follow_ups",
-           "list_signals", "lock_follow_ups", "lock_published_sets", "new_id", "set_agencies",
+           "list_signals", "lock_follow_ups", "lock_out_publishes", "new_id", "publish_turn",
+           "set_agencies",
            "signal_counts"]
