@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -409,8 +410,6 @@ class Expirer:
             self._thread = None
 
     def _run(self) -> None:
-        import logging
-
         log = logging.getLogger("hitmachine.signals")
         while not self._stop.wait(self._ctx.settings.signal_expiry_interval_seconds):
             try:

@@ -52,9 +52,10 @@ LOTTE = {"given_names": "Lotte", "prefix": "van der", "surname": "Berg",
          "date_of_birth": "2012-03-04"}
 UNKNOWN_BSN = "123456782"
 WRONG_BSN = "123456789"  # fails the 11-test
+FOLLOWED_BSN = "100000009"  # known to nobody until the follow-up test publishes it
 CASE = "VH-2026-0042"
-IDENTIFIERS = [ANNA["bsn"], UNKNOWN_BSN, WRONG_BSN, "Jansen", "Lotte", "2012-03-04",
-               "04-03-2012", "1980-05-01"]
+IDENTIFIERS = [ANNA["bsn"], UNKNOWN_BSN, WRONG_BSN, FOLLOWED_BSN, "Jansen", "Lotte",
+               "2012-03-04", "04-03-2012", "1980-05-01"]
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -371,7 +372,7 @@ def test_without_javascript_the_form_still_adds_members_and_asks(
 def test_a_coordinator_cannot_open_privacy_officer_pages(page: Page) -> None:
     sign_in(page, COORDINATOR)
     expect(page.get_by_role("navigation", name="Hoofdmenu").get_by_role("link")).to_have_text(
-        ["Vraag stellen"])
+        ["Vraag stellen", "Meldingen"])
     for path in ("/audit", "/audit/verifieren", "/audit/betrokkene", "/statistieken",
                  "/audit/export?formaat=csv", "/beheer/gebruikers", "/dpia", "/dpia.md"):
         response = page.goto(path)
@@ -480,8 +481,14 @@ def test_privacy_officer_filters_verifies_exports_and_finds_the_subject(
     page.get_by_label("BSN").fill(ANNA["bsn"])
     page.get_by_role("button", name="Records zoeken").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overzicht voor een inzageverzoek")
-    row = page.locator("tbody tr", has_text="VH-2026-0777")
+    row = page.locator("tbody tr", has_text="VH-2026-0777").filter(
+        has_text="Vraag over huishouden")
     expect(row).to_have_count(1)
+    # the query's hit signals to the two agencies are processing about her too (issue 16)
+    signalled = page.locator("tbody tr", has_text="VH-2026-0777").filter(
+        has_text="Melding verstuurd")
+    expect(signalled).to_have_text([re.compile("Gemeld aan: Openbaar Ministerie"),
+                                    re.compile("Gemeld aan: Regieteams")])
     expect(row).to_contain_text(COORDINATOR)
     expect(row).to_contain_text("Bekend bij: Openbaar Ministerie, Regieteams")
     expect(page.get_by_role("button", name="Afdrukken")).to_be_visible()
@@ -505,6 +512,66 @@ def test_the_statistics_page_shows_charts(page: Page, browser: Browser,
     expect(page.locator(".kengetal").first).to_contain_text(re.compile(r"vra(ag|gen)"))
     page.get_by_text("Cijfers als tabel").first.click()
     expect(page.locator("#tabel-week")).to_be_visible()
+
+
+# --- signals and follow-ups (issue 16) -------------------------------------------------------
+
+def test_a_followed_household_reaches_the_inbox_and_is_acknowledged_axe_clean(
+        browser: Browser, instance: Instance, console: Console) -> None:
+    """Ask, press "Volg dit huishouden", a second agency publishes the household (through
+    the API, as its adapter would), and the coordinator's inbox shows the signal, which
+    is acknowledged with its button; axe finds nothing serious on the inbox either way.
+    ("axe" in the name: ``make screenshots`` runs it too, before the axe tour, so that the
+    tour's inbox screenshot shows a signal and a follow-up.)"""
+    if not AXE.exists():
+        reason = f"{AXE} is missing: run npm ci --prefix tests/web"
+        if REQUIRE:
+            pytest.fail(reason + " (HITMACHINE_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
+    context = _context(browser, instance)
+    context.add_init_script(path=str(AXE))
+    page = console.watch(context.new_page())
+    sign_in(page, COORDINATOR)
+    page.goto("/zoeken")
+    fill_question(page, case="VH-2026-0099")
+    page.locator("#lid-0-bsn").fill(FOLLOWED_BSN)
+    page.get_by_role("button", name="Vraag stellen", exact=True).click()
+    expect(page.locator(".badge--onbekend")).to_have_text("Niet bekend")
+    days = page.get_by_label("Aantal dagen")
+    expect(days).to_have_value("90")  # the purpose's maximum
+    days.fill("30")
+    page.get_by_role("button", name="Volg dit huishouden").click()
+    expect(page.get_by_role("heading", name="Dit huishouden wordt gevolgd")).to_be_visible()
+    assert FOLLOWED_BSN not in page.url
+
+    ctx = Context.from_settings(instance.settings)
+    try:
+        _, token = admin.create_token(ctx, admin.CONSOLE, name="adapter reclassering",
+                                      role=Role.ADAPTER, agency="reclassering",
+                                      expires_at=None, request_id="test")
+        with httpx.Client(base_url=instance.server.url) as client:
+            publish(client, token, "reclassering", [{"bsn": FOLLOWED_BSN}],  # type: ignore[arg-type]
+                    ctx)
+    finally:
+        ctx.close()
+
+    page.goto("/zoeken")
+    page.get_by_role("link", name="Meldingen (1 nieuw)").click()
+    expect(page.get_by_role("heading", name="Nieuw (1)")).to_be_visible()
+    card = page.locator(".uitkomst--bekend")
+    expect(card).to_contain_text("Volgvraag: nieuwe partner")
+    expect(card).to_contain_text("is nu bekend bij Reclassering")
+    expect(card).to_contain_text("Reclassering, unit Veiligheidshuis")
+    expect(page.locator("table")).to_contain_text("VH-2026-0099")
+    serious = [v for v in _axe(page) if v["impact"] in ("serious", "critical")]
+    card.get_by_role("button", name=re.compile(r"^Afhandelen")).click()
+    expect(page.get_by_role("status")).to_have_text("De melding is afgehandeld.")
+    expect(page.get_by_role("heading", name="Nieuw (0)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Afgehandeld (1)")).to_be_visible()
+    expect(page.get_by_role("link", name="Meldingen", exact=True)).to_be_visible()
+    serious += [v for v in _axe(page) if v["impact"] in ("serious", "critical")]
+    assert not serious, [(v["id"], v["help"]) for v in serious]
+    context.close()
 
 
 # --- accessibility and screenshots ------------------------------------------------------
@@ -557,6 +624,8 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
     check(page, "resultaat")
     ask_household(page, [{"bsn": WRONG_BSN}, {"voornamen": "Piet", "geboortedatum": "31-02-2001"}])
     check(page, "zoeken-fout")
+    page.goto("/meldingen")
+    check(page, "meldingen")
     page.goto("/audit")
     check(page, "geen-toegang")
     page.goto("/bestaat-niet")
@@ -621,4 +690,5 @@ def test_no_identifier_reached_the_access_log_or_the_database(instance: Instance
     finally:
         ctx.close()
     assert {"auth.signin", "auth.signin_failed", "auth.signout", "auth.locked", "auth.denied",
-            "query.household", "audit.read", "audit.verify", "audit.statistics"} <= events
+            "query.household", "audit.read", "audit.verify", "audit.statistics",
+            "follow_up.open", "follow_up.change", "signal.fetch", "signal.ack"} <= events

@@ -29,6 +29,7 @@ LOTTE = {"given_names": "Lotte", "prefix": "van der", "surname": "Berg",
 UNKNOWN_BSN = "123456782"
 PAGES = {  # path -> roles that may open it
     "/zoeken": {"coordinator"},
+    "/meldingen": {"coordinator"},
     "/audit": {"privacy-officer"},
     "/statistieken": {"privacy-officer"},
     "/audit/betrokkene": {"privacy-officer"},

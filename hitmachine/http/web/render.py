@@ -29,6 +29,7 @@ NO_STORE = "no-store"
 # (path, label, permission): the navigation, shown per role.
 NAVIGATION = (
     ("/zoeken", "Vraag stellen", Permission.QUERY),
+    ("/meldingen", "Meldingen", Permission.QUERY),
     ("/audit", "Auditlog", Permission.READ_AUDIT),
     ("/audit/verifieren", "Keten verifiëren", Permission.READ_AUDIT),
     ("/audit/betrokkene", "Inzageverzoek", Permission.READ_AUDIT),

@@ -113,6 +113,22 @@ EVENTS = {
     "user.password": "Wachtwoord ingesteld",
     "user.disable": "Account uitgeschakeld",
     "user.enable": "Account ingeschakeld",
+    "signal.create": "Melding verstuurd",
+    "signal.fetch": "Meldingen opgehaald",
+    "signal.ack": "Melding afgehandeld",
+    "signal.expire": "Meldingen verlopen",
+    "follow_up.open": "Volgvraag gestart",
+    "follow_up.list": "Volgvragen ingezien",
+    "follow_up.change": "Volgvraag: nieuwe partner",
+    "follow_up.end": "Volgvraag beëindigd",
+    "follow_up.expire": "Volgvraag verlopen",
+}
+
+# The kinds of signal (issue 16), as the inbox and the statistics name them.
+SIGNAL_KINDS = {
+    "hit": "Treffer bij partnervraag",
+    "follow_up": "Volgvraag: nieuwe partner",
+    "partner_query": "Partnervraag",
 }
 
 OUTCOMES = {
@@ -182,4 +198,4 @@ def role_label(code: str) -> str:
 
 __all__ = ["BASIS", "EVENTS", "FACTOR", "MEMBER_FIELDS", "OUTCOMES", "ROLES", "SIGNOUT_REASONS",
            "WEB_MEMBER_FIELDS", "event_label", "generic_message", "member_message",
-           "outcome_label", "role_label"]
+           "SIGNAL_KINDS", "outcome_label", "role_label"]

@@ -14,8 +14,11 @@ from hitmachine.core.principal import Principal
 from hitmachine.http.web.forms import Form
 from hitmachine.http.web.render import navigation
 from hitmachine.http.web.sessions import WebSession
+from hitmachine.services import inbox
 from hitmachine.services.context import Context
 from hitmachine.store.users import User
+
+INBOX = "/meldingen"
 
 
 @dataclass
@@ -37,8 +40,20 @@ class WebUser:
         return self.session.csrf_token
 
     def page(self, **values: Any) -> dict[str, Any]:
-        return {"user": self.user, "nav": navigation(self.principal.may),
+        return {"user": self.user, "nav": self.navigation(),
                 "csrf_token": self.csrf_token, **values}
+
+    def navigation(self) -> list[tuple[str, str]]:
+        """The menu, with the number of new signals beside "Meldingen" (a coordinator's
+        own inbox; one indexed count, not audited: see ``services.inbox``)."""
+        nav = navigation(self.principal.may)
+        if not any(path == INBOX for path, _ in nav):
+            return nav
+        count = inbox.new_count(self.ctx, self.principal)
+        if not count:
+            return nav
+        return [(path, f"{label} ({count} nieuw)" if path == INBOX else label)
+                for path, label in nav]
 
 
 __all__ = ["WebUser"]

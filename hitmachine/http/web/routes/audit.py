@@ -28,10 +28,17 @@ from hitmachine.http.web.deps import PrivacyOfficer
 from hitmachine.http.web.errors import WebRoute
 from hitmachine.http.web.forms import Errors, dutch_date, iso_date
 from hitmachine.http.web.render import NO_STORE, render, render_text
-from hitmachine.http.web.texts import EVENTS, MEMBER_FIELDS, OUTCOMES, member_message
+from hitmachine.http.web.texts import (
+    EVENTS,
+    MEMBER_FIELDS,
+    OUTCOMES,
+    SIGNAL_KINDS,
+    member_message,
+)
 from hitmachine.http.web.user import WebUser
 from hitmachine.services import audit as audit_service
 from hitmachine.services import dpia, statistics
+from hitmachine.services import signals as signal_service
 from hitmachine.store.audit_log import AuditFilter
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -369,9 +376,30 @@ def statistics_page(request: Request, web: PrivacyOfficer) -> Response:
     tables = _statistics_tables(stats) if stats is not None else {}
     return render(request, "statistieken.html", web.page(
         title="Statistieken", stats=stats, figures=figures, errors=errors, **tables,
+        signal_rows=_signal_rows(web),
         field_errors=errors.by_field,
         van=van or dutch_date(since.isoformat()), tot=tot or dutch_date(until.isoformat())),
         status=422 if errors else 200)
+
+
+def _signal_rows(web: WebUser) -> list[list[str]]:
+    """Signals and follow-ups alive now, per purpose (issue 16): counts only, from
+    ``services.signals.counts``; the page view itself is the ``audit.statistics`` record."""
+    found = signal_service.counts(web.ctx)
+    purposes = sorted({p for p, _, _ in found.signals} | set(found.follow_ups))
+    rows = []
+    for code in purposes:
+        purpose = web.ctx.purposes.get(code)
+        per_kind = [sum(n for (p, k, _), n in found.signals.items() if p == code and k == kind)
+                    for kind in SIGNAL_KINDS]
+        acked = sum(n for (p, _, a), n in found.signals.items() if p == code and a)
+        rows.append([f"{code}: {purpose.description}" if purpose else code,
+                     *(_n(v) for v in per_kind), _n(acked), _n(found.follow_ups.get(code, 0))])
+    return rows
+
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
 
 
 def _statistics_tables(stats: statistics.Statistics) -> dict[str, list[list[str]]]:

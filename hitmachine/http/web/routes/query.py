@@ -2,7 +2,17 @@
 
 The form posts to ``/resultaat`` and the answer is rendered in that POST's response: no
 identifier ever travels in a URL (so none in the browser history or the access log), and
-the page is ``no-store``. Members are added and removed without JavaScript by posting the
+the page is ``no-store``.
+
+"Volg dit huishouden" (a follow-up, issue 16) on the result page re-submits the same form
+to ``/resultaat`` with ``volgdagen``: the household is asked again, with
+``follow_up_days``, as a new query with its own audit record. The service keeps no query
+after answering it (only its audit record, which holds pseudonyms of the primary key
+version alone, and no follow-up can be built from that), so a follow-up cannot be opened
+"from" an earlier answer; re-asking is also what makes the follow-up start from the
+agencies known at that moment, inside the transaction that holds publishes off
+(``services.query._with_follow_up``). The members travel back in hidden fields of that
+POST form, never in a URL, on a page that is ``no-store`` and already shows them. Members are added and removed without JavaScript by posting the
 form to ``/zoeken``, which shows it again; ``leden.js`` does the same in the page.
 
 Input is checked by the API's own rules: the API's request model (lengths, required
@@ -27,7 +37,7 @@ from hitmachine.http.schemas import HouseholdQueryIn
 from hitmachine.http.web.deps import Coordinator
 from hitmachine.http.web.errors import LimitReached, WebRoute
 from hitmachine.http.web.forms import Errors, Form, dutch_date, iso_date
-from hitmachine.http.web.render import render
+from hitmachine.http.web.render import local_time, render
 from hitmachine.http.web.texts import (
     MEMBER_FIELDS,
     WEB_MEMBER_FIELDS,
@@ -36,6 +46,7 @@ from hitmachine.http.web.texts import (
 )
 from hitmachine.http.web.user import WebUser
 from hitmachine.services import query as query_service
+from hitmachine.services import signals as signal_service
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -115,7 +126,8 @@ def edit_members(request: Request, web: Coordinator) -> Response:
         announce = f"Lid {int(removed.group(1)) + 1} verwijderd."
     return _form_page(request, web, purpose=form.text("doel"),
                       case_reference=form.text("zaaknummer"), members=rows, announce=announce,
-                      focus_member=len(rows) - 1 if action == "toevoegen" else None)
+                      focus_member=len(rows) - 1 if action == "toevoegen" else None,
+                      follow_days=form.get("volgdagen"))
 
 
 @router.get("/resultaat")
@@ -129,7 +141,9 @@ def ask(request: Request, web: Coordinator) -> Response:
     purpose, case_reference = form.text("doel"), form.text("zaaknummer")
     rows = _compact(members_from(form))
     errors = Errors()
-    body = _validate_like_the_api(web, purpose, case_reference, rows, errors)
+    follow_days = form.get("volgdagen")  # present: "Volg dit huishouden" was pressed
+    days = _follow_up_days(web, purpose, follow_days, errors)
+    body = _validate_like_the_api(web, purpose, case_reference, rows, errors, days)
     answer = None
     if body is not None:
         query = body.to_query()
@@ -143,10 +157,12 @@ def ask(request: Request, web: Coordinator) -> Response:
     if answer is None:
         _audit_invalid(web, errors)
         return _form_page(request, web, purpose=purpose, case_reference=case_reference,
-                          members=rows, errors=errors, status=422)
+                          members=rows, errors=errors, status=422, follow_days=follow_days)
     return render(request, "resultaat.html", web.page(
         title="Resultaat", answer=answer, rows=rows,
         purpose=web.ctx.purposes[purpose], case_reference=case_reference,
+        follow_up_ends=(local_time(answer.follow_up.expires_at, web.ctx.settings.timezone,
+                                   seconds=False) if answer.follow_up else ""),
         agencies=web.ctx.agencies,
         household_names=[web.ctx.agencies[c].name for c in answer.agencies],
         age_rules=age_rules(web.ctx.agencies)))
@@ -172,14 +188,45 @@ def age_rules(agencies: dict[str, Agency]) -> list[str]:
     return out
 
 
+def _follow_up_days(web: WebUser, purpose: str, text: str | None,
+                    errors: Errors) -> int | None:
+    """The number of days to follow the household, or None (not asked, or refused: then
+    with a Dutch error at the field). The limit is the service's own rule
+    (``check_follow_up_days``) with the purpose's configured maximum."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not text:
+        return None  # left empty on the form: ask without following
+    config = web.ctx.purposes.get(purpose)
+    if not text.isdigit() or len(text) > 4:
+        errors.add("volgdagen", "Vul het aantal dagen in als een heel getal, bijvoorbeeld 30.")
+        return None
+    days = int(text)
+    if config is not None and signal_service.check_follow_up_days(config, days):
+        errors.add("volgdagen", _days_message(config))
+        return None
+    return days
+
+
+def _days_message(purpose: Purpose) -> str:
+    if purpose.follow_up_max_days == 0:
+        return "Bij dit doel kan een huishouden niet worden gevolgd. Maak het veld leeg."
+    return (f"Een huishouden kan bij dit doel 1 tot en met {purpose.follow_up_max_days} dagen "
+            f"worden gevolgd. Vul een aantal dagen van 1 tot en met "
+            f"{purpose.follow_up_max_days} in.")
+
+
 def _validate_like_the_api(web: WebUser, purpose: str, case_reference: str,
-                           rows: list[MemberRow], errors: Errors) -> HouseholdQueryIn | None:
+                           rows: list[MemberRow], errors: Errors,
+                           follow_up_days: int | None = None) -> HouseholdQueryIn | None:
     """Every problem at once: the API's request model, the purpose, the number of members,
     and the domain's rules for each member (the same code the query runs)."""
     body = None
     try:
         body = HouseholdQueryIn(purpose=purpose, case_reference=case_reference,
-                                members=[r.domain() for r in rows])  # type: ignore[misc]
+                                members=[r.domain() for r in rows],  # type: ignore[misc]
+                                follow_up_days=follow_up_days)
     except ValidationError as exc:
         for err in exc.errors():
             _add_error(errors, [str(p) for p in err["loc"]], _pydantic_message(err))
@@ -219,6 +266,8 @@ def _add_error(errors: Errors, loc: list[str], message: str) -> None:
         errors.add("zaaknummer", generic_message(message, "het zaaknummer"))
     elif loc and loc[0] == "purpose":
         errors.add("doel", "Kies het doel van de vraag.")
+    elif loc and loc[0] == "follow_up_days":
+        errors.add("volgdagen", "Controleer het aantal dagen.")
     else:
         errors.add("zaaknummer", generic_message(message))
 
@@ -248,7 +297,8 @@ def _api_field(field_id: str) -> str:
     m = re.match(r"^lid-(\d+)-(\w+)$", field_id)
     if m:
         return f"members.{m.group(1)}.{WEB_MEMBER_FIELDS.get(m.group(2), m.group(2))}"
-    return {"zaaknummer": "case_reference", "doel": "purpose"}.get(field_id, field_id)
+    return {"zaaknummer": "case_reference", "doel": "purpose",
+            "volgdagen": "follow_up_days"}.get(field_id, field_id)
 
 
 def _offered(web: WebUser) -> dict[str, Purpose]:
@@ -261,7 +311,7 @@ def _offered(web: WebUser) -> dict[str, Purpose]:
 def _form_page(request: Request, web: WebUser, *, purpose: str, case_reference: str,
                members: list[MemberRow], errors: Errors | None = None,
                announce: str | None = None, focus_member: int | None = None,
-               status: int = 200) -> Response:
+               status: int = 200, follow_days: str | None = None) -> Response:
     errors = errors or Errors()
     # The error summary links to the purpose's first radio button.
     purposes = list(_offered(web).values())
@@ -276,7 +326,8 @@ def _form_page(request: Request, web: WebUser, *, purpose: str, case_reference: 
         case_reference=case_reference, members=members, errors=errors,
         field_errors=by_field, announce=announce, focus_member=focus_member, blank=MemberRow(),
         max_members=web.ctx.settings.max_members, age_bounded=_names(bounded),
-        age_bounded_count=len(bounded)), status=status)
+        age_bounded_count=len(bounded), follow_days=follow_days,
+        follow_max=max((p.follow_up_max_days for p in purposes), default=0)), status=status)
 
 
 def _names(names: list[str]) -> str:
