@@ -231,12 +231,14 @@ def storage(settings: Settings) -> tuple[Entry, ...]:
     if settings.pseudonym_scheme == "oprf":
         host = urlsplit(settings.keyservice_url or "").hostname or "(niet ingesteld)"
         keys = (f"Map {settings.keys_dir} (bestanden 0600, buiten de database): de "
-                f"ondertekensleutel van het auditlog en het token voor de sleuteldienst; de "
+                f"ondertekensleutel van het auditlog, de sleutel van de tweede factor en het "
+                f"token voor de sleuteldienst; de "
                 f"pseudonimiseringssleutel staat alleen in de sleuteldienst ({host})")
     else:
         keys = (f"Map {settings.keys_dir} (bestanden 0600, buiten de database): de "
-                f"pseudonimiseringssleutels (HMAC, per versie) en de ondertekensleutel van "
-                f"het auditlog; elke adapter heeft een kopie van de HMAC-sleutels")
+                f"pseudonimiseringssleutels (HMAC, per versie), de ondertekensleutel van "
+                f"het auditlog en de sleutel van de tweede factor; elke adapter heeft een "
+                f"kopie van de HMAC-sleutels")
     limits = ("Redis (gedeeld door de werkprocessen)" if settings.rate_limit_storage
               and settings.rate_limit_storage.startswith(("redis", "rediss"))
               else "geheugen van het werkproces" if not settings.rate_limit_storage
@@ -267,6 +269,28 @@ def storage(settings: Settings) -> tuple[Entry, ...]:
               f"{db}, tabel tokens",
               f"tot de vervaldatum; zonder opgegeven vervaldatum {settings.token_lifetime_days}"
               " dagen; intrekken kan eerder"),
+        Entry("Tweede factor van accounts (de TOTP-sleutel, versleuteld met AES-256-GCM onder "
+              "keys/factor.key; gezouten SHA-256 van de herstelcodes)",
+              f"{db}, tabellen user_factors, recovery_codes en factor_challenges",
+              "zolang het account de factor heeft ('hitmachine user reset-factor' wist hem); "
+              "een aanmeldpoging met code vervalt na 10 minuten"),
+        Entry("Koppeling van accounts aan de identiteitsprovider (SHA-256 van uitgever en "
+              "onderwerp, nooit het onderwerp zelf)",
+              f"{db}, tabellen oidc_identities en oidc_attempts",
+              "zolang het account bestaat; een aanmeldpoging vervalt na 10 minuten"),
+        Entry("Meldingen aan partners en coördinatoren (vragende organisatie, doel, "
+              "zaaknummer, datum, de pseudoniemen van de persoon zoals de partner ze "
+              "publiceerde)",
+              f"{db}, tabel signals",
+              f"{settings.signal_expiry_days} dagen, daarna gewist; afhandelen wist niet"),
+        Entry("Volgvragen (pseudoniemen van de leden, de partners die bij het openen bekend "
+              "waren; geen geboortedatum, alleen de dagen waarop een leeftijdsregel de "
+              "partner toelaat)",
+              f"{db}, tabellen follow_ups en follow_up_members",
+              "tot de einddatum (per doel ten hoogste "
+              + ", ".join(f"{pu.code} {pu.follow_up_max_days} dagen"
+                          for pu in settings.purposes if pu.follow_up_max_days)
+              + ") of tot de coördinator haar beëindigt; dan worden de pseudoniemen gewist"),
         Entry("Sleutels", keys, "tot intrekking van de sleutelversie"),
         Entry("Tellers voor snelheidsgrenzen en dagbudget (per token, gebruiker of adres)",
               limits, "de duur van het tijdvak (minuut of dag)"),

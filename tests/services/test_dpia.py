@@ -125,7 +125,7 @@ def test_a_changed_configuration_changes_the_description(settings: Settings) -> 
                                                             article="art. 64"),))
     added = Purpose(code="bijstand", description="Afstemming | bijstand", legal_basis=basis)
     changed = settings.model_copy(update={
-        "retention_days": 1000, "web_idle_timeout_minutes": 120,
+        "retention_days": 1000, "web_idle_timeout_minutes": 120, "signal_expiry_days": 14,
         "purposes": (*settings.purposes, added)})
     ctx = Context.from_settings(changed)
     try:
@@ -134,6 +134,8 @@ def test_a_changed_configuration_changes_the_description(settings: Settings) -> 
         ctx.close()
     assert "inhoud 1000 dagen" in text and "inhoud 730 dagen" not in text
     assert "2 uur zonder activiteit" in text
+    assert "tabel signals | 14 dagen, daarna gewist" in text
+    assert "casusoverleg 90 dagen" in text  # a follow-up's longest life, per purpose
     assert "`bijstand`" in text and "Participatiewet, art. 64" in text
     assert "Afstemming \\| bijstand" in text  # a pipe in a configured text stays in its cell
     assert "AVG art. 6 lid 1 sub c (wettelijke verplichting)" in text
