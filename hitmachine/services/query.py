@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import anyio.to_thread
@@ -23,64 +22,17 @@ from hitmachine.core.text import case_reference_problem
 from hitmachine.services import metrics, ratelimit
 from hitmachine.services import signals as signal_service
 from hitmachine.services.context import Context
+from hitmachine.services.household import (
+    NOT_KNOWN,
+    AgencyHit,
+    HouseholdAnswer,
+    HouseholdQuery,
+    MemberAnswer,
+    MemberInput,
+    Prepared,
+)
 from hitmachine.store import audit_log, index
 from hitmachine.store import signals as signal_store
-from hitmachine.store.signals import FollowUp
-
-
-@dataclass(frozen=True, slots=True)
-class MemberInput:
-    bsn: str | None = None
-    given_names: str | None = None
-    prefix: str | None = None
-    surname: str | None = None
-    date_of_birth: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdQuery:
-    purpose: str
-    case_reference: str
-    members: Sequence[MemberInput]
-    reference_date: dt.date | None = None
-    # Keep the query open this many days (a follow-up, issue 16); None: answer only.
-    follow_up_days: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyHit:
-    code: str
-    name: str
-    contact: str
-    basis: Basis
-
-
-@dataclass(frozen=True, slots=True)
-class MemberAnswer:
-    known: bool
-    agencies: tuple[AgencyHit, ...]
-    # Age-bounded agencies whose rule could not be checked: the query gave no birth date.
-    # The same list whether or not one of them knows the member, so it reveals nothing.
-    unchecked: tuple[str, ...] = ()
-
-
-NOT_KNOWN = MemberAnswer(False, ())
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdAnswer:
-    query_id: str
-    members: tuple[MemberAnswer, ...]
-    agencies: tuple[str, ...]
-    follow_up: FollowUp | None = None
-
-    @property
-    def agency_count(self) -> int:
-        return len(self.agencies)
-
-    @property
-    def multi_agency(self) -> bool:
-        return len(self.agencies) >= 2
 
 
 def household(ctx: Context, principal: Principal, query: HouseholdQuery,
@@ -163,18 +115,6 @@ def _count(answer: HouseholdAnswer) -> None:
     metrics.QUERIES.labels("hit" if answer.agencies else "no_hit").inc()
     metrics.QUERY_MEMBERS.inc(len(answer.members))
     metrics.HITS.inc(sum(1 for m in answer.members if m.known))
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A query normalised and pseudonymised, ready for the look-up."""
-
-    purpose: Purpose
-    on: dt.date
-    identities: list[Identity]
-    per_version: dict[int, list[PseudonymSet]]
-    primary_version: int
-    scheme: str
 
 
 def prepare(ctx: Context, query: HouseholdQuery) -> Prepared:

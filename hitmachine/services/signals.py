@@ -25,7 +25,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -38,13 +37,11 @@ from hitmachine.core.policy import disclosed_in_window, disclosure_windows
 from hitmachine.core.principal import VEILIGHEIDSHUIS, Permission, Principal, Role
 from hitmachine.core.pseudonym.base import PseudonymSet
 from hitmachine.services.context import Context
+from hitmachine.services.household import HouseholdAnswer, Prepared
 from hitmachine.store import audit_log
 from hitmachine.store import signals as store
 from hitmachine.store.index import Triple
 from hitmachine.store.signals import FollowUp, MemberRow, Signal
-
-if TYPE_CHECKING:
-    from hitmachine.services.query import HouseholdAnswer, Prepared
 
 SYSTEM = Principal(actor="hitmachine", role=Role.ADMIN, agency=None)
 
@@ -96,8 +93,8 @@ def _created(ctx: Context, principal: Principal, signal: Signal, request_id: str
 
 # --------------------------------------------------------------------------- on a query
 
-def for_query(ctx: Context, principal: Principal, case_reference: str, prepared: "Prepared",
-              candidates: Sequence[Entry], answer: "HouseholdAnswer", request_id: str) -> Outbox:
+def for_query(ctx: Context, principal: Principal, case_reference: str, prepared: Prepared,
+              candidates: Sequence[Entry], answer: HouseholdAnswer, request_id: str) -> Outbox:
     """The signals a query's answer gives: a hit signal per disclosed (member, agency)
     unless the agency opted out or asked itself; a partner_query signal for a partner's
     query. Nothing for a purpose without ``signals``."""
@@ -134,7 +131,7 @@ def for_query(ctx: Context, principal: Principal, case_reference: str, prepared:
     return out
 
 
-def _published(prepared: "Prepared", member: int, agency: str, candidates: Sequence[Entry]
+def _published(prepared: Prepared, member: int, agency: str, candidates: Sequence[Entry]
                ) -> list[dict[str, object]]:
     """The member's entries as ``agency`` published them (what its adapter can recompute):
     the matching index entries' own pseudonyms, never the query's."""
@@ -165,7 +162,7 @@ def check_follow_up_days(purpose: Purpose | None, days: int | None) -> str | Non
 
 
 def open_follow_up(conn: Connection, ctx: Context, principal: Principal, case_reference: str,
-                   prepared: "Prepared", answer: "HouseholdAnswer", days: int,
+                   prepared: Prepared, answer: HouseholdAnswer, days: int,
                    request_id: str) -> tuple[FollowUp, AuditRecord]:
     """Keep the query open for ``days`` in the caller's transaction (the query's): its
     members' pseudonyms under every active key version, the agencies disclosed now, and per
