@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from hitmachine.http.web.errors import PAGES
 from hitmachine.http.web.middleware import WebMiddleware
 from hitmachine.http.web.render import STATIC, render_text
-from hitmachine.http.web.routes import admin, audit, auth, factor, inbox, oidc, query
+from hitmachine.http.web.routes import admin, audit, auth, factor, inbox, oidc, query, reports
 
 
 def _error_page(status: int, request_id: str) -> bytes:
@@ -24,7 +24,7 @@ def install(app: FastAPI) -> None:
     """Add the pages, their static assets and their middleware to ``app``. Call it before
     the app's outer middleware is added, so that request ids exist when pages render."""
 
-    for module in (auth, oidc, factor, query, inbox, audit, admin):
+    for module in (auth, oidc, factor, query, inbox, audit, reports, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(WebMiddleware, error_page=_error_page)

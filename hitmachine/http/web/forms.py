@@ -7,6 +7,7 @@ a single line: control characters are dropped, so nothing odd reaches the databa
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -97,5 +98,16 @@ def dutch_date(iso: str) -> str:
     return iso
 
 
+def parse_day(text: str, field_id: str, errors: Errors) -> dt.date | None:
+    """A day-month-year field (or ISO), None when empty; a wrong one is an error on it."""
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(iso_date(text))
+    except ValueError:
+        errors.add(field_id, "Vul een datum in als dag-maand-jaar, bijvoorbeeld 01-11-2025.")
+        return None
+
+
 __all__ = ["BadForm", "Errors", "FORM_TYPE", "Form", "PageError", "dutch_date", "iso_date",
-           "parse"]
+           "parse", "parse_day"]
