@@ -4,6 +4,7 @@
                                          [--databases sqlite,postgresql]
                                          [--loop closed|open|both] [--concurrency 16]
                                          [--rate 200] [--connections 256]
+                                         [--signals on|off]
 
 For each database it fills an index with ``--entries`` entries over the five agencies
 (70% BSN + name key, 30% name key only), serves it with ``hitmachine serve --workers 2``
@@ -24,6 +25,11 @@ whatever the answers do, over up to ``--connections`` connections; each latency 
 the query's scheduled send time, so queueing counts. It prints p50/p90/p99/max latency,
 the achieved rate, errors, and whether the client kept to the schedule.
 ``--loop both`` runs the two in turn against the same server.
+
+``--signals off`` serves the default purposes with ``signals = false``: the query path as
+it was before issue 16 added hit signals (with ``on``, the default, a query of the
+``casusoverleg`` purpose also stores a signal and its audit record per disclosed hit).
+Issue 15's comparison with the figure before the redesign uses ``off``.
 
 Goal (issue 15): the redesign costs at most 15% more server CPU per audited query than the
 figure before it, and the open-loop p99 at a moderate rate (200/s) stays under 50 ms on
@@ -55,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import LoadResult, OpenLoopResult, post_request, run_load, run_open_loop  # noqa: E402
+from hitmachine.core.agencies import DEFAULT_PURPOSES  # noqa: E402
 from hitmachine.core.clock import utc_now_iso  # noqa: E402
 from hitmachine.core.identity import normalise_identity  # noqa: E402
 from hitmachine.core.keystore import load_keyring  # noqa: E402
@@ -174,12 +181,17 @@ def households(published: list[dict[str, str]], unknown: list[dict[str, str]],
     return bodies
 
 
-def serve(settings: Settings, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(settings: Settings, port: int, workers: int, log: Path,
+          signals: bool = True) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HITMACHINE_DATABASE_URL": settings.database_url,
            "HITMACHINE_KEYS_DIR": str(settings.keys_dir), "HITMACHINE_BENCH_ENDPOINT": "1",
            # One token at full speed: the enumeration defence would rightly stop it; this
            # measures the query path (benchmarks/load.py measures with the limits on).
            "HITMACHINE_RATE_LIMITS": os.environ.get("HITMACHINE_RATE_LIMITS", "false")}
+    if not signals:
+        env["HITMACHINE_PURPOSES"] = json.dumps([p.model_copy(update={"signals": False})
+                                                 .model_dump(mode="json")
+                                                 for p in DEFAULT_PURPOSES])
     proc = subprocess.Popen([sys.executable, "-m", "hitmachine.cli.main", "serve", "--port", str(port),
                              "--workers", str(workers), "--no-access-log"],
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -402,7 +414,7 @@ def bench_database(name: str, url: str, args: argparse.Namespace, workdir: Path)
     token, bodies = prepare(url, args.entries, workdir)
     port = free_port()
     proc = serve(Settings(database_url=url, keys_dir=workdir / "keys"), port, args.workers,
-                 workdir / f"server-{name}.log")
+                 workdir / f"server-{name}.log", signals=args.signals == "on")
     target = Target(url, port, proc,
                     [post_request("127.0.0.1", port, "/v1/queries/household", b, token)
                      for b in bodies],
@@ -447,6 +459,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="open loop: queries per second")
     parser.add_argument("--connections", type=int, default=256,
                         help="open loop: most connections open at once")
+    parser.add_argument("--signals", choices=("on", "off"), default="on",
+                        help="off: the purposes without hit signals (the path before issue 16)")
     parser.add_argument("--pg-url", default=os.environ.get(
         "HITMACHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -456,6 +470,7 @@ def main() -> None:
                      " must be positive")
     print(f"{args.entries:,} entries, {args.workers} workers, {args.seconds:.0f}s per measurement,"
           f" {args.loop} loop (concurrency {args.concurrency}, rate {args.rate:.0f}/s),"
+          f" signals {args.signals},"
           f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="hm-bench-") as tmp:

@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         denials.stop(app.state.ctx)
         if integrator is not None:
             integrator.stop()
+        await app.state.ctx.db.dispose_async()  # this loop's asyncio pool, if it made one
         if owned:
             app.state.ctx.close()
 

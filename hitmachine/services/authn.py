@@ -29,4 +29,13 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
     return principal
 
 
-__all__ = ["authenticate"]
+def cached(ctx: Context, token: str | None) -> Principal | None:
+    """The principal of a token verified within the cache's lifetime, or None: then
+    ``authenticate`` decides, with a database read. Reads no database, so a coroutine may
+    call it on its event loop."""
+    if not token or len(token) > 256:
+        return None
+    return ctx.principals.get(tokens.hash_token(token))
+
+
+__all__ = ["authenticate", "cached"]

@@ -50,32 +50,58 @@ def household(ctx: Context, principal: Principal, query: HouseholdQuery,
 
 async def household_async(ctx: Context, principal: Principal, query: HouseholdQuery,
                           request_id: str) -> HouseholdAnswer:
-    """``household`` for the event loop, blocking nothing: the rate-limit store, the key
-    service and the index read run in a worker thread, and the loop awaits the audit
-    commit (the writer resolves every record of a group with one wake-up of the loop)
-    instead of a pool thread waiting through it."""
-    answer, record = await anyio.to_thread.run_sync(_answer_unrecorded, ctx, principal,
-                                                    query, request_id)
+    """``household`` for the event loop, blocking nothing.
+
+    The rate limits count without blocking (``ratelimit.spend_queries_async``), the HMAC
+    pseudonyms are computed here, the PostgreSQL look-up waits on its socket in the loop,
+    and the loop awaits the audit commit (the writer resolves every record of a group with
+    one wake-up). What can only block goes to a worker thread in one hop: a SQLite look-up,
+    pseudonyms from the key service, and a follow-up's write transaction."""
+    _check_research(ctx, principal, query)
+    await ratelimit.spend_queries_async(ctx, principal, len(query.members), request_id)
+    pseudonymiser = ctx.pseudonymiser
+    if query.follow_up_days or getattr(pseudonymiser, "remote", False) \
+            or not ctx.db.reads_async:
+        answer, record = await anyio.to_thread.run_sync(_answer_spent, ctx, principal, query,
+                                                        request_id)
+    else:
+        prepared = prepare(ctx, query)
+        candidates = await index.lookup_async(ctx.db, *_pseudonyms(prepared.per_version))
+        answer, record = _answer_found(ctx, principal, query, prepared, candidates,
+                                       request_id)
     if record is not None:
         await ctx.audit.append_async(record)
     _count(answer)
     return answer
 
 
+Unrecorded = tuple[HouseholdAnswer, AuditRecord | audit_log.Bundle | None]
+
+
 def _answer_unrecorded(ctx: Context, principal: Principal, query: HouseholdQuery,
-                       request_id: str
-                       ) -> tuple[HouseholdAnswer, AuditRecord | audit_log.Bundle | None]:
+                       request_id: str) -> Unrecorded:
     """The answer and what the audit writer must commit before it leaves: the record, or
     the record with the signals it creates (one bundle: no answer without its record, and
     no record without its signals). None: a follow-up, already committed with its record
     in its own transaction."""
     _check_research(ctx, principal, query)
     ratelimit.spend_queries(ctx, principal, len(query.members), request_id)
+    return _answer_spent(ctx, principal, query, request_id)
+
+
+def _answer_spent(ctx: Context, principal: Principal, query: HouseholdQuery,
+                  request_id: str) -> Unrecorded:
+    """``_answer_unrecorded`` once the limits are counted."""
     prepared = prepare(ctx, query)
     if query.follow_up_days:
         return _with_follow_up(ctx, principal, query, prepared, query.follow_up_days,
                                request_id), None
     candidates = _lookup(ctx, prepared.per_version)
+    return _answer_found(ctx, principal, query, prepared, candidates, request_id)
+
+
+def _answer_found(ctx: Context, principal: Principal, query: HouseholdQuery,
+                  prepared: Prepared, candidates: list[Entry], request_id: str) -> Unrecorded:
     answer, record = decide(ctx, principal, query, prepared, candidates, request_id)
     outbox = signal_service.for_query(ctx, principal, query.case_reference, prepared,
                                       candidates, answer, request_id)
@@ -302,9 +328,14 @@ def _lookup(ctx: Context, per_version: dict[int, list[PseudonymSet]]) -> list[En
 
 
 def _lookup_on(conn: Connection, per_version: dict[int, list[PseudonymSet]]) -> list[Entry]:
+    return index.lookup(conn, *_pseudonyms(per_version))
+
+
+def _pseudonyms(per_version: dict[int, list[PseudonymSet]]) -> tuple[list[bytes], list[bytes]]:
+    """The BSN and the name-key pseudonyms to look up, under every active key version."""
     bsns = [p.bsn for sets in per_version.values() for p in sets if p.bsn is not None]
     names = [p.name for sets in per_version.values() for p in sets if p.name is not None]
-    return index.lookup(conn, bsns, names)
+    return bsns, names
 
 
 def _member_answer(agencies: dict[str, Agency], hits: dict[str, Basis],

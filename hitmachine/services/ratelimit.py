@@ -24,10 +24,16 @@ with ``GET /v1/audit/records?event=alert.``) and a log line. Each crossing alert
 in whichever worker made it: the counters are atomic increments in the shared store.
 If the store cannot be reached the request is refused (503): failing open would switch
 the defence off exactly when someone floods the service.
+
+The API's coroutines count through the ``*_async`` functions, which block nothing: the
+in-process store is a dictionary, and Redis is asked through its asyncio client (one per
+event loop, on the same keys as the synchronous client the web pages' threads use). A
+refusal or an alert, which writes an audit record, is settled in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -35,11 +41,15 @@ import logging
 import math
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 from limits import RateLimitItem, parse
-from limits.storage import Storage, storage_from_string
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy.engine import make_url
 
@@ -64,8 +74,14 @@ class Guard:
         self.enabled = settings.rate_limits
         uri = settings.rate_limit_storage or "memory://"
         # A scheme without "async+" gives the synchronous storage this guard calls.
+        self.uri = uri
         self.storage = cast(Storage, storage_from_string(uri, **_options(uri)))
         self.limiter = FixedWindowRateLimiter(self.storage)
+        # The in-process store answers without I/O, so a coroutine may count in it directly.
+        self.in_process = isinstance(self.storage, MemoryStorage)
+        # An asyncio client belongs to the loop it was made on: one per serving loop.
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncFixedWindowRateLimiter] = weakref.WeakKeyDictionary()
         self.per_token: RateLimitItem = parse(settings.rate_limit_per_token)
         self.per_user: RateLimitItem = parse(settings.rate_limit_per_user)
         self.zone = ZoneInfo(settings.timezone)
@@ -93,6 +109,35 @@ class Guard:
         """True exactly once per key and expiry period, across workers."""
         return self._incr("hitmachine/once/" + key, expiry, 1) == 1
 
+    def _async_limiter(self) -> AsyncFixedWindowRateLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._async.get(loop)
+        if limiter is None:
+            storage = storage_from_string("async+" + self.uri, implementation="redispy",
+                                          **_options(self.uri))
+            limiter = AsyncFixedWindowRateLimiter(cast(AsyncStorage, storage))
+            self._async[loop] = limiter
+        return limiter
+
+    async def _hit_async(self, item: RateLimitItem, *ids: str) -> tuple[bool, float]:
+        if self.in_process:
+            return self._hit(item, *ids)
+        limiter = self._async_limiter()
+        try:
+            if await limiter.hit(item, *ids):
+                return True, 0.0
+            return False, float((await limiter.get_window_stats(item, *ids)).reset_time)
+        except Exception as exc:
+            raise _unavailable(exc) from None
+
+    async def _incr_async(self, key: str, expiry: int, amount: int) -> int:
+        if self.in_process:
+            return self._incr(key, expiry, amount)
+        try:
+            return int(await self._async_limiter().storage.incr(key, expiry, amount=amount))
+        except Exception as exc:
+            raise _unavailable(exc) from None
+
 
 def guard(ctx: "Context") -> Guard:
     """The context's guard, made on first use (the context is built before any worker)."""
@@ -111,11 +156,27 @@ def check_request(ctx: "Context", principal: Principal, request_id: str) -> None
     g = guard(ctx)
     if not g.enabled:
         return
-    who = (f"{g.namespace}/token:{principal.token_id}" if principal.token_id is not None
-           else f"{g.namespace}/{principal.budget_key}")
+    who = _token_key(g, principal)
     allowed, reset = g._hit(g.per_token, "token", who)
     if not allowed:
         _deny(ctx, g, principal, request_id, "token", str(g.per_token), who, reset)
+
+
+async def check_request_async(ctx: "Context", principal: Principal, request_id: str) -> None:
+    """``check_request`` for a coroutine."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    who = _token_key(g, principal)
+    allowed, reset = await g._hit_async(g.per_token, "token", who)
+    if not allowed:
+        await anyio.to_thread.run_sync(_deny, ctx, g, principal, request_id, "token",
+                                       str(g.per_token), who, reset)
+
+
+def _token_key(g: Guard, principal: Principal) -> str:
+    return (f"{g.namespace}/token:{principal.token_id}" if principal.token_id is not None
+            else f"{g.namespace}/{principal.budget_key}")
 
 
 def check_sign_in(ctx: "Context", address: str, request_id: str) -> None:
@@ -146,6 +207,18 @@ def check_anonymous(ctx: "Context", address: str, request_id: str) -> None:
         _deny(ctx, g, ANONYMOUS, request_id, "anonymous", str(item), address, reset)
 
 
+async def check_anonymous_async(ctx: "Context", address: str, request_id: str) -> None:
+    """``check_anonymous`` for a coroutine."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    item = _item(ctx.settings.anonymous_limit_per_address)
+    allowed, reset = await g._hit_async(item, "anonymous", address)
+    if not allowed:
+        await anyio.to_thread.run_sync(_deny, ctx, g, ANONYMOUS, request_id, "anonymous",
+                                       str(item), address, reset)
+
+
 def first_in_window(ctx: "Context", key: str, seconds: int, window: int) -> bool:
     """True for the first call with ``key`` in window number ``window`` (of ``seconds``
     each), across workers (the shared store counts)."""
@@ -168,8 +241,38 @@ def spend_queries(ctx: "Context", principal: Principal, members: int, request_id
     if not allowed:
         _deny(ctx, g, principal, request_id, "user", str(g.per_user), who, reset)
     now = dt.datetime.now(g.zone)
+    used = g._incr(_budget_key(who, now), 2 * 86400, members)
+    _settle_budget(ctx, g, principal, request_id, now, used, members)
+
+
+async def spend_queries_async(ctx: "Context", principal: Principal, members: int,
+                              request_id: str) -> None:
+    """``spend_queries`` for a coroutine."""
+    g = guard(ctx)
+    if not g.enabled:
+        return
+    who = f"{g.namespace}/{principal.budget_key}"
+    allowed, reset = await g._hit_async(g.per_user, "user", who)
+    if not allowed:
+        await anyio.to_thread.run_sync(_deny, ctx, g, principal, request_id, "user",
+                                       str(g.per_user), who, reset)
+    now = dt.datetime.now(g.zone)
+    used = await g._incr_async(_budget_key(who, now), 2 * 86400, members)
+    if used < ctx.settings.query_alert_per_day and used <= ctx.settings.query_budget_per_day:
+        return  # nothing to alert or refuse: the usual case settles here, on the loop
+    await anyio.to_thread.run_sync(_settle_budget, ctx, g, principal, request_id, now, used,
+                                   members)
+
+
+def _budget_key(who: str, now: dt.datetime) -> str:
+    return f"hitmachine/budget/{who}/{now.date().isoformat()}"
+
+
+def _settle_budget(ctx: "Context", g: Guard, principal: Principal, request_id: str,
+                   now: dt.datetime, used: int, members: int) -> None:
+    """Alert on the request that crossed the alert threshold or the budget, and refuse
+    every request over the budget (blocking: an alert commits an audit record)."""
     day = now.date().isoformat()
-    used = g._incr(f"hitmachine/budget/{who}/{day}", 2 * 86400, members)
     before = used - members
     settings = ctx.settings
     if before < settings.query_alert_per_day <= used:
@@ -222,5 +325,6 @@ def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable("the rate limiter is unavailable; nothing was answered, retry later")
 
 
-__all__ = ["Guard", "check_anonymous", "check_request", "check_sign_in", "first_in_window",
-           "guard", "spend_queries"]
+__all__ = ["Guard", "check_anonymous", "check_anonymous_async", "check_request",
+           "check_request_async", "check_sign_in", "first_in_window", "guard", "spend_queries",
+           "spend_queries_async"]

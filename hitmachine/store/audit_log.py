@@ -5,8 +5,11 @@ hand it their record and wait; one thread commits whatever has queued up in a si
 durable transaction (group commit). Sixteen concurrent queries then cost one fsync rather
 than sixteen, and still no answer leaves before its record is on disk. The waiting is
 never blocking on the event loop: a thread waits on a future (``append``), a coroutine
-awaits one that the writer resolves through the loop (``append_async``). On SQLite a
-commit waits for every other writer of the database, in this process or another.
+awaits one (``append_async``). On SQLite a commit waits for every other writer of the
+database, in this process or another, so it always runs on the writer's thread, which
+resolves a coroutine's future through its loop. On PostgreSQL a coroutine's record is
+committed by a task on its own loop instead, over an asyncio connection: the same
+grouping and the same statements, without handing every group to a thread and back.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import asyncio
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from hitmachine.core.auditlog.record import AuditRecord
 from hitmachine.core.errors import Unavailable
@@ -71,6 +76,8 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None  # the writer thread's own, kept between groups
+        self._loop_groups: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _LoopGroup] = weakref.WeakKeyDictionary()
 
     def submit(self, record: AuditRecord | Bundle) -> Future[None]:
         """Queue ``record``; the future completes when it is committed (or fails)."""
@@ -90,13 +97,20 @@ class AuditWriter:
             raise _failure() from None
 
     async def append_async(self, record: AuditRecord | Bundle) -> None:
-        """``append`` for a coroutine: the loop goes on serving while the writer commits.
+        """``append`` for a coroutine: the loop goes on serving while the record commits.
 
-        The writer wakes each loop once per group, however many of its records the group
-        held, where a thread waiting in ``append`` costs a wake-up of its own per record
-        and holds a pool thread through the commit."""
+        PostgreSQL: a task of this loop commits the records its coroutines queued, a group
+        at a time, over an asyncio connection. SQLite: the writer thread commits (its
+        commits wait in the kernel for other writers) and wakes each loop once per group,
+        however many of its records the group held."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        if self._db.reads_async:
+            # The group's task bounds each commit by WAIT_SECONDS and always settles ``done``:
+            # one timer per group instead of one per record.
+            self._loop_group(loop).add(record, done)
+            await done
+            return
         self._ensure_started()
         self._queue.put((record, (loop, done)))
         try:
@@ -106,6 +120,12 @@ class AuditWriter:
             raise
         except TimeoutError:
             raise _failure() from None
+
+    def _loop_group(self, loop: asyncio.AbstractEventLoop) -> "_LoopGroup":
+        group = self._loop_groups.get(loop)
+        if group is None:
+            group = self._loop_groups[loop] = _LoopGroup(self, loop)
+        return group
 
     def close(self) -> None:
         with self._lock:
@@ -178,9 +198,7 @@ class AuditWriter:
         transaction, on the writer's own connection: a pool check-out per group (with
         PostgreSQL's pre-ping) would cost a round trip more. A failed connection is
         dropped; the next group takes a new one."""
-        bundles = [r if isinstance(r, Bundle) else Bundle((r,)) for r in records]
-        rows = [r.to_row() for b in bundles for r in b.records]
-        signal_rows = [s for b in bundles for s in b.signal_rows]
+        rows, signal_rows = _rows(records)
         try:
             if self._conn is None:
                 self._conn = self._db.writer_connection()
@@ -192,6 +210,49 @@ class AuditWriter:
             self._discard()
             raise
 
+    async def _outcomes_async(self, records: list[AuditRecord | Bundle]
+                        ) -> list[Unavailable | None]:
+        """``_outcomes`` for a loop's group: the group, or after a failure each record alone."""
+        try:
+            await self._insert_async(records)
+            return [None] * len(records)
+        except Exception as exc:
+            log.error("audit write failed: %s", type(exc).__name__)
+            if len(records) == 1:
+                return [_failure()]
+        out: list[Unavailable | None] = []
+        for index, record in enumerate(records):
+            try:
+                await self._insert_async([record])
+            except Exception as exc:
+                out.append(_failure())
+                if not _record_fault(exc):
+                    return out + [_failure() for _ in records[index + 1:]]
+                continue
+            out.append(None)
+        return out
+
+    async def _insert_async(self, records: Sequence[AuditRecord | Bundle]) -> None:
+        """Insert and commit ``records`` in one transaction, within ``WAIT_SECONDS``.
+
+        No ping before each group (a round trip more): a connection the server dropped
+        fails the group's first statement, before anything of it reached the database,
+        and the group then runs once more on a fresh connection. A failure after that
+        (the commit itself) is not repeated: the group may have committed."""
+        rows, signal_rows = _rows(records)
+        for attempt in (1, 2):
+            sent = False
+            try:
+                async with asyncio.timeout(WAIT_SECONDS), self._db.write_async() as conn:
+                    await conn.execute(_INSERT, rows)
+                    sent = True
+                    if signal_rows:
+                        await conn.execute(_INSERT_SIGNALS, signal_rows)
+                return
+            except DBAPIError as exc:
+                if sent or attempt == 2 or not exc.connection_invalidated:
+                    raise
+
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -200,6 +261,37 @@ class AuditWriter:
                 conn.close()
             except Exception:
                 pass
+
+
+class _LoopGroup:
+    """PostgreSQL group commit on one event loop: the records its coroutines queued, and
+    the one task that commits them a group at a time (``AuditWriter.append_async``)."""
+
+    def __init__(self, writer: AuditWriter, loop: asyncio.AbstractEventLoop) -> None:
+        self._writer = writer
+        self._loop = loop
+        self._pending: list[tuple[AuditRecord | Bundle, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def add(self, record: AuditRecord | Bundle, done: asyncio.Future[None]) -> None:
+        self._pending.append((record, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self._loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            outcomes = await self._writer._outcomes_async([record for record, _ in group])
+            _settle_on_loop([(done, outcome) for (_, done), outcome
+                             in zip(group, outcomes, strict=True)])
+
+
+def _rows(records: Sequence[AuditRecord | Bundle]
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The audit rows and the signal rows of a group, in order."""
+    bundles = [r if isinstance(r, Bundle) else Bundle((r,)) for r in records]
+    return ([r.to_row() for b in bundles for r in b.records],
+            [row for b in bundles for row in b.signal_rows])
 
 
 def _settle(group: Sequence[Item], outcomes: Sequence[Unavailable | None]) -> None:

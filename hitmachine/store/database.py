@@ -9,20 +9,30 @@ A SQLite database holds case references, pseudonyms and token hashes, so its fil
 created 0600 before SQLite opens it (SQLite gives the WAL and shared-memory files the
 database file's mode), and a database file, or one of its companions, that the group or
 others may read or write is refused, as an exposed key file is.
+
+A coroutine reads and writes PostgreSQL through ``read_async`` and ``write_async``:
+asyncio engines (psycopg's asyncio mode) per event loop, so the API's household look-up
+and its audit commit wait on their sockets in the loop instead of in worker threads.
+SQLite has no such mode (its asyncio wrappers run a thread per connection), so its reads
+and writes stay in worker threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from hitmachine.core.files import check_private
@@ -35,6 +45,12 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._pool_size = pool_size
+        # An asyncio connection belongs to the loop it was opened on: one engine per loop.
+        # (reads, writes) per loop
+        self._async_engines: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncEngine, AsyncEngine]] = \
+            weakref.WeakKeyDictionary()
         if self.is_sqlite:
             prepare_sqlite_file(url)
             self.engine = create_engine(url, connect_args={"check_same_thread": False,
@@ -67,6 +83,60 @@ class Database:
         round of BEGIN and ROLLBACK costs as much CPU as the index look-up itself)."""
         with self._single.connect() as conn:
             yield conn
+
+    @property
+    def reads_async(self) -> bool:
+        """Whether ``read_async`` is open to this database (PostgreSQL)."""
+        return not self.is_sqlite
+
+    async def read_async(self, statement: Executable, params: dict[str, Any]
+                         ) -> list[Row[Any]]:
+        """The rows of one read statement, for a coroutine, on PostgreSQL: the connection
+        waits on its socket in the running loop (one asyncio pool per loop;
+        ``dispose_async`` closes it).
+
+        Lean on purpose, as it serves every query: autocommit (one statement is consistent
+        on its own, so no BEGIN and no ROLLBACK on return) and no ping before each use (a
+        round trip more). A connection the server dropped (a restart, an idle timeout) is
+        found by the statement itself instead; the pool discards it, and the statement,
+        a read, runs once more on a fresh connection."""
+        engine = self._async_engine()
+        for attempt in (1, 2):
+            try:
+                async with engine.connect() as conn:
+                    return list(await conn.execute(statement, params))
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def write_async(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for a coroutine, on PostgreSQL, committed on normal exit
+        and rolled back on an exception."""
+        async with self._async_engine(write=True).begin() as conn:
+            yield conn
+
+    def _async_engine(self, *, write: bool = False) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        engines = self._async_engines.get(loop)
+        if engines is None:
+            if self.is_sqlite:
+                raise RuntimeError("SQLite has no asyncio connections; use a thread")
+            url = self.engine.url.set(drivername="postgresql+psycopg")
+            reads = create_async_engine(url, pool_size=self._pool_size,
+                                        max_overflow=self._pool_size,
+                                        isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+            # No ping before each use: the audit writer repeats a group whose first
+            # statement found the connection dropped (AuditWriter).
+            writes = create_async_engine(url, pool_size=2, max_overflow=2)
+            engines = self._async_engines[loop] = (reads, writes)
+        return engines[1] if write else engines[0]
+
+    async def dispose_async(self) -> None:
+        """Close the running loop's asyncio pool (at the end of the app's lifespan)."""
+        for engine in self._async_engines.pop(asyncio.get_running_loop(), ()):
+            await engine.dispose()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import struct
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -37,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from hitmachine.core.clock import iso_utc, utc_now, utc_now_iso
 from hitmachine.core.errors import Conflict, LimitExceeded, NotFound
 from hitmachine.core.matching import Entry
+from hitmachine.store.database import Database
 from hitmachine.store.schema import agency_sets, entries, sync_batches, syncs
 
 # (BSN pseudonym, name-key pseudonym[, (BSN, birth date) pseudonym]): an entry without the
@@ -269,10 +271,27 @@ def lookup(conn: Connection, bsn_pseudonyms: Sequence[bytes],
     matching rules then decide which of them count (``domain.matching``)."""
     if not bsn_pseudonyms and not name_pseudonyms:
         return []
+    return _entries(conn.execute(*_lookup_call(bsn_pseudonyms, name_pseudonyms)))
+
+
+async def lookup_async(db: Database, bsn_pseudonyms: Sequence[bytes],
+                       name_pseudonyms: Sequence[bytes]) -> list[Entry]:
+    """``lookup`` for a coroutine, on PostgreSQL (``Database.read_async``)."""
+    if not bsn_pseudonyms and not name_pseudonyms:
+        return []
+    return _entries(await db.read_async(*_lookup_call(bsn_pseudonyms, name_pseudonyms)))
+
+
+def _lookup_call(bsn_pseudonyms: Sequence[bytes], name_pseudonyms: Sequence[bytes]
+                 ) -> tuple[Select[str, int, bytes | None, bytes | None, bytes | None],
+                            dict[str, bytes]]:
     params = {f"b{i}": value for i, value in enumerate(bsn_pseudonyms)}
     params.update({f"n{i}": value for i, value in enumerate(name_pseudonyms)})
-    stmt = _lookup_statement(len(bsn_pseudonyms), len(name_pseudonyms))
-    return [Entry(r[0], int(r[1]), r[2], r[3], r[4]) for r in conn.execute(stmt, params)]
+    return _lookup_statement(len(bsn_pseudonyms), len(name_pseudonyms)), params
+
+
+def _entries(rows: Iterable[Sequence[Any]]) -> list[Entry]:
+    return [Entry(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
 @functools.lru_cache(maxsize=256)
@@ -385,4 +404,5 @@ def _delete_generation(conn: Connection, agency: str, generation: int) -> None:
 
 __all__ = ["AgencySet", "EntryPair", "SyncInfo", "Triple", "abandon_sync", "add_batch",
            "agency_set", "all_sets", "apply_delta", "commit_sync", "expire_stale",
-           "full_entry", "get_sync", "key_versions_in_use", "lookup", "open_sync"]
+           "full_entry", "get_sync", "key_versions_in_use", "lookup", "lookup_async",
+           "open_sync"]

@@ -1,6 +1,7 @@
 """Issue 13, finding 4: one audit record the database refuses must fail only its own
 request, never the others committed in the same group; issue 15: coroutines awaiting
-their record (``append_async``) are settled the same way."""
+their record (``append_async``) are settled the same way, whether the writer thread
+commits them (SQLite) or a task of their own loop does (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from hitmachine.core.auditlog.record import AuditRecord, Outcome
 from hitmachine.core.errors import Unavailable
@@ -38,9 +39,19 @@ class RefusingWriter(AuditWriter):
 
     def _insert(self, records: Sequence[AuditRecord | Bundle]) -> None:
         self.groups.append(len(records))
-        if any(isinstance(r, AuditRecord) and r.case_reference == "bad" for r in records):
+        if _bad(records):
             raise ValueError("refused record")
         super()._insert(records)
+
+    async def _insert_async(self, records: Sequence[AuditRecord | Bundle]) -> None:
+        self.groups.append(len(records))
+        if _bad(records):
+            raise ValueError("refused record")
+        await super()._insert_async(records)
+
+
+def _bad(records: Sequence[AuditRecord | Bundle]) -> bool:
+    return any(isinstance(r, AuditRecord) and r.case_reference == "bad" for r in records)
 
 
 class DownWriter(AuditWriter):
@@ -151,3 +162,71 @@ def test_records_awaited_on_the_loop_are_committed_in_groups(ctx: Context) -> No
         writer.close()
     assert _stored(ctx) == [f"r{i:02d}" for i in range(40)]
     assert sum(writer.groups) == 40 and len(writer.groups) < 40  # grouped, not one by one
+
+
+def test_coroutines_on_one_loop_each_learn_their_own_outcome(ctx: Context) -> None:
+    """Both commit paths of ``append_async``: a refused record fails its own coroutine
+    only, and the others are committed."""
+    writer = RefusingWriter(ctx)
+
+    async def run() -> list[BaseException | None]:
+        return await asyncio.gather(*(writer.append_async(_record(ref))
+                                      for ref in ("good-1", "bad", "good-2")),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2"]
+
+
+def _drop_other_connections(ctx: Context) -> int:
+    """What a database restart or an idle timeout does to pooled connections: every other
+    backend of this database terminated. The number terminated."""
+    with ctx.db.read() as conn:
+        return len(conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+
+
+def test_postgresql_loop_commits_survive_a_dropped_connection(pg_ctx: Context) -> None:
+    """No ping before each group: a pooled connection the server dropped fails the
+    group's first statement, and the group commits on a fresh connection instead of
+    failing its queries."""
+    ctx = pg_ctx
+    writer = AuditWriter(ctx.db)
+
+    async def run() -> None:
+        await writer.append_async(_record("before"))
+        assert _drop_other_connections(ctx) >= 1  # the loop's pooled connection among them
+        await writer.append_async(_record("after"))
+        await ctx.db.dispose_async()
+
+    try:
+        asyncio.run(run())
+    finally:
+        writer.close()
+    assert _stored(ctx) == ["after", "before"]
+
+
+def test_postgresql_nul_in_a_loop_group_fails_only_its_own_record(pg_ctx: Context) -> None:
+    ctx = pg_ctx
+    writer = AuditWriter(ctx.db)
+
+    async def run() -> list[BaseException | None]:
+        results = await asyncio.gather(*(writer.append_async(_record(ref)) for ref in
+                                         ("good-1", "x\x00y", "good-2", "good-3")),
+                                       return_exceptions=True)
+        await ctx.db.dispose_async()
+        return results
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.close()
+    assert [r is None for r in results] == [True, False, True, True]
+    assert isinstance(results[1], Unavailable)
+    assert _stored(ctx) == ["good-1", "good-2", "good-3"]

@@ -39,8 +39,9 @@ async def query_household(body: HouseholdQueryIn, request: Request,
     """
     ctx: Context = request.app.state.ctx
     query = body.to_query()
-    # Nothing here blocks: household_async runs the rate-limit store, the index read and
-    # the pseudonyms in a pool thread and awaits the audit commit on the loop.
+    # Nothing here blocks: household_async counts the limits and (on PostgreSQL) reads the
+    # index and commits the audit record without a thread; what can only block (a SQLite
+    # read, the key service) it runs in one worker-thread hop.
     answer = await query_service.household_async(ctx, principal, query, request_id(request))
     return Response(orjson.dumps(answer_document(answer)), media_type="application/json",
                     headers={"Cache-Control": "no-store"})
